@@ -1,0 +1,59 @@
+"""Shared fixtures.
+
+Real reference data lives in ``../shared/data`` beside the checkout (CI has it; a user's clone
+may not). Tests that need it take the ``shared_data`` fixture: it skips with a clear reason when
+the folder is absent, and fails instead when ``MOTIONGPT_REQUIRE_SHARED=1`` (set by ``.ci/run``).
+``MOTIONGPT_SHARED`` points elsewhere if the folder lives somewhere else.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+def _shared_root() -> Path:
+    env = os.environ.get("MOTIONGPT_SHARED")
+    return Path(env) if env else REPO_ROOT.parent / "shared"
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """Path of ``../shared/data`` (skip, or fail under MOTIONGPT_REQUIRE_SHARED=1, when absent)."""
+    data = _shared_root() / "data"
+    if not (data / "humanml3d").is_dir():
+        msg = (
+            f"real reference data not found at {data} (it sits beside the checkout in CI; "
+            "set MOTIONGPT_SHARED to its parent folder to run these tests)"
+        )
+        if os.environ.get("MOTIONGPT_REQUIRE_SHARED") == "1":
+            pytest.fail(msg + " and MOTIONGPT_REQUIRE_SHARED=1 forbids skipping")
+        pytest.skip(msg)
+    return data
+
+
+@pytest.fixture(scope="session")
+def hml_dir(shared_data: Path) -> Path:
+    """The official HumanML3D sample folder (clip 012314, Mean/Std, reference skeleton)."""
+    return shared_data / "humanml3d"
+
+
+def pytest_collection_modifyitems(config, items):
+    try:
+        import torch
+
+        has_cuda = torch.cuda.is_available()
+    except ImportError:  # torch is pinned in requirements; only a broken venv lacks it
+        has_cuda = False
+    if has_cuda:
+        return
+    skip_gpu = pytest.mark.skip(reason="needs a CUDA GPU (torch.cuda.is_available() is False)")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip_gpu)
