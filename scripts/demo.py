@@ -1,0 +1,34 @@
+#!/usr/bin/env python
+"""Run the embedded-default pipeline offline (what ``make demo`` calls).
+
+    python scripts/demo.py --out outputs/demo [key=value ...]
+
+Overrides are fields of ``motiongpt.pipeline.DemoConfig`` (e.g. ``num_clips=500``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+
+from motiongpt.config import load_config
+from motiongpt.pipeline import DemoConfig, run_demo
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", default=None, help="output folder (default: outputs/demo)")
+    parser.add_argument("--config", default=None, help="YAML file with DemoConfig fields")
+    parser.add_argument("overrides", nargs="*", help="key=value overrides of DemoConfig fields")
+    args = parser.parse_args(argv)
+    overrides = list(args.overrides) + ([f"out_dir={args.out}"] if args.out else [])
+    cfg = load_config(DemoConfig, args.config, overrides)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    summary = run_demo(cfg)
+    print(json.dumps(summary, indent=2))
+    return summary
+
+
+if __name__ == "__main__":
+    main()
