@@ -16,6 +16,11 @@ import pytest
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+# One intra-op thread per test process (and the subprocesses tests start): with two threads on
+# a 2-core machine, torch's spinning workers slow tiny models down many times over whenever any
+# other process holds a core; one thread is also what makes timings and results reproducible.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("MKL_NUM_THREADS", "1")
 
 
 def _shared_root() -> Path:
