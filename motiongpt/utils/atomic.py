@@ -15,7 +15,7 @@ import shutil
 import tempfile
 import uuid
 from pathlib import Path
-from typing import Iterator
+from typing import Iterable, Iterator
 
 import numpy as np
 
@@ -92,20 +92,23 @@ def atomic_directory(path: str | os.PathLike) -> Iterator[Path]:
         os.replace(tmp, path)
 
 
-def remove_stale_temps(folder: str | os.PathLike) -> list[Path]:
+def remove_stale_temps(folder: str | os.PathLike, names: Iterable[str] | None = None) -> list[Path]:
     """Clean up after a killed :func:`atomic_directory` / :func:`atomic_save_npy` in ``folder``.
 
-    Removes leftover ``.*.tmp`` entries; a ``.<name>.*.old`` backup whose ``<name>`` is missing
-    (a kill between the two renames) is renamed back to ``<name>``, otherwise deleted.
-    Returns the paths acted on.
+    Removes leftover ``.<name>.*.tmp`` entries; a ``.<name>.*.old`` backup whose ``<name>`` is
+    missing (a kill between the two renames) is renamed back to ``<name>``, otherwise deleted.
+    ``names`` limits this to temporaries of those target names (use it on a folder shared with
+    other tools); None handles every such entry. Call it only when no other process is writing
+    into ``folder``. Returns the paths acted on.
     """
     folder = Path(folder)
     acted: list[Path] = []
     if not folder.is_dir():
         return acted
+    prefixes = None if names is None else tuple(f".{n}." for n in names)
     for entry in sorted(folder.iterdir()):
         name = entry.name
-        if not name.startswith("."):
+        if not name.startswith(".") or (prefixes is not None and not name.startswith(prefixes)):
             continue
         if name.endswith(".tmp"):
             if entry.is_dir():
