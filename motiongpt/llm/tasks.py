@@ -1,0 +1,560 @@
+"""Instruction tasks: turn one captioned motion (its VQ codes) into instruction records.
+
+A record is a MotionGPT-LoRA / Alpaca record plus bookkeeping::
+
+    {"instruction": str, "input": str, "output": str,
+     "task": str, "motion": clip id, "length": frames (= 4 x codes),
+     "caption": the caption used, ...task extras}
+
+Task extras: ``keys`` (``[[position, code], ...]``, positions index the output span) for
+``t2m_init`` / ``t2m_last`` / ``t2m_keys`` / ``t2m_keys_pos``; ``prefix_len`` for ``pred``;
+``start_len`` / ``end_len`` for ``inbetween``; ``references`` (every caption of the motion)
+for ``m2t``.
+
+Input formats (the same functions format prompts at generation time and parse them back):
+
+=================  ==============================================================================
+task               input
+=================  ==============================================================================
+``t2m``            ``caption``
+``t2m_init``       ``caption<Motion Token>first</Motion Token>`` (MotionGPT-LoRA, via
+                   :func:`~motiongpt.llm.tokens.join_key_tokens`)
+``t2m_last``       ``caption<Motion Token>last</Motion Token>``
+``t2m_keys``       ``caption<Motion Token>k1 k2 k3</Motion Token>`` (3-5 codes in order, no
+                   positions)
+``t2m_keys_pos``   :func:`format_keys_pos_input`:
+                   ``caption\\nLength: 37 tokens. Key tokens: 0:<motion_id_315> 12:<motion_id_91>``
+                   (digits: ``... Key tokens: 0:315 12:91``)
+``m2t``            ``<Motion Token>...</Motion Token>`` (output: the caption)
+``pred``           :func:`format_pred_input`: ``<Motion Token>first part</Motion Token>``
+                   (``caption\\n`` in front when captions are enabled for motion tasks)
+``inbetween``      :func:`format_inbetween_input`:
+                   ``Start: <Motion Token>...</Motion Token>\\nEnd: <Motion Token>...</Motion Token>``
+                   (``caption\\n`` in front when enabled)
+=================  ==============================================================================
+
+Outputs that are motion are written wrapped in the vocab format
+(``<Motion Token><motion_id_1>...</Motion Token>``) and bare in the digits format
+(``315,91,406``, as MotionGPT-LoRA's ``train.json``); :class:`TaskConfig.wrap_output` overrides.
+
+``pred`` and ``inbetween`` are motion-only by default, as in "MotionGPT: Human Motion as a Foreign
+Language" (its prediction / in-between prompts hold no text): the model must continue or connect
+the motion from the motion alone. ``caption_in_motion_tasks`` adds the caption in front.
+
+Randomness (instruction paraphrase, caption order, key positions, split points) comes from a
+``random.Random`` seeded by ``(seed, motion id, task)`` only: the records of a clip do not depend
+on which other clips or tasks are generated, nor on their order.
+
+Pure Python (no torch / transformers import).
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Sequence
+
+from motiongpt.llm.templates import TASKS
+from motiongpt.llm.tokens import (
+    MOTION_END,
+    MOTION_START,
+    MotionTokenFormat,
+    codes_to_text,
+    join_key_tokens,
+    motion_token,
+    parse_codes_strict,
+)
+
+__all__ = [
+    "MOTIONGPT_LORA_TASKS",
+    "MOTION_OUTPUT_TASKS",
+    "MIN_TOKENS",
+    "TaskConfig",
+    "MotionItem",
+    "swap_left_right",
+    "format_keys_pos_input",
+    "parse_keys_pos_input",
+    "format_pred_input",
+    "parse_pred_input",
+    "format_inbetween_input",
+    "parse_inbetween_input",
+    "format_motion_output",
+    "output_is_wrapped",
+    "choose_instruction",
+    "task_of_instruction",
+    "clip_rng",
+    "build_task_records",
+    "build_item_records",
+]
+
+MOTIONGPT_LORA_TASKS = ("t2m", "t2m_init", "t2m_last", "t2m_keys")
+"""The four tasks of MotionGPT-LoRA's ``train.json`` (their canonical instructions are verbatim)."""
+
+MOTION_OUTPUT_TASKS = tuple(t for t in TASKS if t != "m2t")
+"""Tasks whose output is a motion span (all but ``m2t``)."""
+
+MIN_TOKENS: dict[str, int] = {
+    "t2m": 1,
+    "t2m_init": 2,  # with one token the "initial token" would be the whole answer
+    "t2m_last": 2,
+    "t2m_keys": 3,  # MotionGPT-LoRA gives 3-5 key tokens
+    "t2m_keys_pos": 2,
+    "m2t": 1,
+    "pred": 3,  # >= 2 tokens given + >= 1 to predict
+    "inbetween": 3,  # start, middle and end each >= 1 token
+}
+"""Fewest codes a motion needs for each task; shorter motions are skipped (and counted)."""
+
+
+@dataclass
+class TaskConfig:
+    """How records are made from captioned motions (shared by the dataset builder and tests)."""
+
+    tasks: list[str] = field(default_factory=lambda: list(MOTIONGPT_LORA_TASKS))
+    """Tasks to generate (any of ``t2m t2m_init t2m_last t2m_keys t2m_keys_pos m2t pred inbetween``)."""
+    records_per_clip: int = 0
+    """Records per motion per task. 0: one per caption (every caption used once). N > 0: exactly N,
+    taking captions in a seeded shuffled order (distinct while N <= number of captions, then
+    cycling)."""
+    canonical_prob: float = 0.5
+    """Probability of the canonical instruction string; otherwise one of the paraphrases of
+    ``data/instructions.json`` is drawn uniformly. 1.0 reproduces MotionGPT-LoRA's strings only."""
+    num_keys_min: int = 3
+    """``t2m_keys``: fewest key tokens given (MotionGPT-LoRA: 3)."""
+    num_keys_max: int = 5
+    """``t2m_keys``: most key tokens given (MotionGPT-LoRA: 5); capped at the motion's length."""
+    keys_pos_min: int = 1
+    """``t2m_keys_pos``: fewest key tokens (with positions) given."""
+    keys_pos_max: int = 5
+    """``t2m_keys_pos``: most key tokens (with positions) given; capped at the motion's length."""
+    pred_min_frac: float = 0.2
+    """``pred``: shortest given first part, as a fraction of the motion's tokens (at least 2 tokens)."""
+    pred_max_frac: float = 0.5
+    """``pred``: longest given first part, as a fraction (at least 1 token is always left to predict)."""
+    inbetween_min_frac: float = 0.15
+    """``inbetween``: shortest given start (and, drawn separately, end) part, as a fraction (>= 1 token)."""
+    inbetween_max_frac: float = 0.35
+    """``inbetween``: longest given start / end part, as a fraction (>= 1 token is always left between)."""
+    caption_in_motion_tasks: bool = False
+    """Put the caption in front of the ``pred`` / ``inbetween`` inputs (default: motion-only prompts,
+    as in "Human Motion as a Foreign Language")."""
+    wrap_output: bool | None = None
+    """Wrap motion outputs in ``<Motion Token>`` ... ``</Motion Token>``. None: wrapped for the vocab
+    format, bare for digits (MotionGPT-LoRA's ``train.json`` outputs are bare)."""
+
+    def validate(self) -> None:
+        """Raise ``ValueError`` naming the field for inconsistent settings."""
+        unknown = [t for t in self.tasks if t not in TASKS]
+        if unknown:
+            raise ValueError(f"tasks: unknown task(s) {unknown}; known: {list(TASKS)}")
+        if not self.tasks:
+            raise ValueError("tasks: empty list; give at least one of " + ", ".join(TASKS))
+        if len(set(self.tasks)) != len(self.tasks):
+            raise ValueError(f"tasks: a task is listed twice: {self.tasks}")
+        if self.records_per_clip < 0:
+            raise ValueError(f"records_per_clip must be >= 0 (0: one per caption), got {self.records_per_clip}")
+        if not 0.0 <= self.canonical_prob <= 1.0:
+            raise ValueError(f"canonical_prob must be in [0, 1], got {self.canonical_prob}")
+        for lo, hi, least in (("num_keys_min", "num_keys_max", 1), ("keys_pos_min", "keys_pos_max", 1)):
+            a, b = getattr(self, lo), getattr(self, hi)
+            if a < least or b < a:
+                raise ValueError(f"{lo}/{hi} must satisfy {least} <= {lo} <= {hi}, got {a}/{b}")
+        for lo, hi in (("pred_min_frac", "pred_max_frac"), ("inbetween_min_frac", "inbetween_max_frac")):
+            a, b = getattr(self, lo), getattr(self, hi)
+            if not 0.0 < a <= b < 1.0:
+                raise ValueError(f"{lo}/{hi} must satisfy 0 < {lo} <= {hi} < 1, got {a}/{b}")
+        if 2 * self.inbetween_max_frac >= 1.0:
+            raise ValueError(f"inbetween_max_frac must be < 0.5 (start + end < whole), got {self.inbetween_max_frac}")
+
+
+@dataclass(frozen=True)
+class MotionItem:
+    """One captioned motion: a whole clip, a segment of one, or a mirrored clip."""
+
+    id: str
+    """Clip id as written to records (``<id>``, ``M<id>``, or ``<id>#<start>#<end>`` for a segment)."""
+    codes: tuple[int, ...]
+    """Its VQ codes, in order."""
+    captions: tuple[str, ...]
+    """Its caption texts (non-empty strings)."""
+    unit_length: int = 4
+    """Frames per code (the VQ-VAE's downsampling), for the record's ``length`` in frames."""
+
+
+# --------------------------------------------------------------------------------------------
+# mirrored captions
+
+# Longest alternatives first: at a given position the regex takes the first alternative that
+# matches, so "counter-clockwise" is consumed whole before "clockwise" could match inside it.
+_SWAP_RE = re.compile(
+    r"\b(counter-clockwise|anti-clockwise|counterclockwise|anticlockwise|clockwise|"
+    r"leftwards|rightwards|leftward|rightward|left|right)\b",
+    re.IGNORECASE,
+)
+_SWAP = {
+    "left": "right", "right": "left",
+    "leftward": "rightward", "rightward": "leftward",
+    "leftwards": "rightwards", "rightwards": "leftwards",
+    "clockwise": "counterclockwise",
+    "counterclockwise": "clockwise", "counter-clockwise": "clockwise",
+    "anticlockwise": "clockwise", "anti-clockwise": "clockwise",
+}
+
+
+def _match_case(word: str, like: str) -> str:
+    if like.isupper() and len(like) > 1:
+        return word.upper()
+    if like[0].isupper():
+        return word[0].upper() + word[1:]
+    return word
+
+
+def swap_left_right(text: str) -> str:
+    """The caption of the left/right mirror of a motion (HumanML3D's ``M<id>`` captions).
+
+    Swaps ``left`` <-> ``right`` (also ``leftward(s)`` / ``rightward(s)``) as whole words, and
+    ``clockwise`` -> ``counterclockwise``, ``counterclockwise`` / ``counter-clockwise`` /
+    ``anticlockwise`` / ``anti-clockwise`` -> ``clockwise``; the case of the first letter (or of
+    an all-caps word) is kept. ``left-handed`` becomes ``right-handed``; ``leftover`` is untouched.
+    """
+    return _SWAP_RE.sub(lambda m: _match_case(_SWAP[m.group(0).lower()], m.group(0)), text)
+
+
+# --------------------------------------------------------------------------------------------
+# input / output formats
+
+_KEYS_POS_RE = re.compile(r"Length: ([0-9]+) tokens\. Key tokens: (.*)", re.ASCII | re.DOTALL)
+_KEY_ITEM_VOCAB_RE = re.compile(r"([0-9]+):<motion_id_([0-9]+)>", re.ASCII)
+_KEY_ITEM_DIGITS_RE = re.compile(r"([0-9]+):([0-9]+)", re.ASCII)
+
+
+def _check_caption(caption: str, what: str) -> str:
+    if not isinstance(caption, str) or not caption.strip():
+        raise ValueError(f"{what}: the caption must be a non-empty string, got {caption!r}")
+    if "\n" in caption or "\r" in caption:
+        raise ValueError(f"{what}: the caption must be one line, got {caption!r}")
+    if MOTION_START in caption or MOTION_END in caption:
+        raise ValueError(f"{what}: the caption must not hold motion wrappers, got {caption!r}")
+    return caption.strip()
+
+
+def _canonical_int(raw: str, what: str) -> int:
+    value = int(raw)
+    if raw != str(value):
+        raise ValueError(f"{what}: non-canonical number {raw!r} (expected {str(value)!r})")
+    return value
+
+
+def format_keys_pos_input(
+    caption: str, keys: Sequence[Sequence[int]], total_tokens: int, fmt: MotionTokenFormat
+) -> str:
+    """Input of ``t2m_keys_pos``: the caption, the output length and key tokens at positions.
+
+    ``keys`` are ``(position, code)`` pairs with 0-based positions in the output span, strictly
+    increasing and ``< total_tokens``. Example (vocab / digits)::
+
+        a person walks forward.
+        Length: 37 tokens. Key tokens: 0:<motion_id_315> 12:<motion_id_91> 36:<motion_id_406>
+
+        a person walks forward.
+        Length: 37 tokens. Key tokens: 0:315 12:91 36:406
+
+    Raises ``ValueError`` for an empty / multi-line caption, no keys, positions out of order or
+    out of range, or codes outside ``[0, nb_code)``.
+    """
+    caption = _check_caption(caption, "format_keys_pos_input")
+    if isinstance(total_tokens, bool) or not isinstance(total_tokens, int) or total_tokens < 1:
+        raise ValueError(f"format_keys_pos_input: total_tokens must be a positive integer, got {total_tokens!r}")
+    if not keys:
+        raise ValueError("format_keys_pos_input: at least one key token is needed")
+    items = []
+    last = -1
+    for i, pair in enumerate(keys):
+        if len(pair) != 2:
+            raise ValueError(f"format_keys_pos_input: key {i} is not a (position, code) pair: {pair!r}")
+        pos, code = int(pair[0]), int(pair[1])
+        if not last < pos < total_tokens:
+            raise ValueError(
+                f"format_keys_pos_input: key {i} position {pos} must be > {last} (strictly increasing) "
+                f"and < total_tokens {total_tokens}"
+            )
+        if not 0 <= code < fmt.nb_code:
+            raise ValueError(f"format_keys_pos_input: key {i} code {code} out of range [0,{fmt.nb_code})")
+        last = pos
+        items.append(f"{pos}:{motion_token(code) if fmt.kind == 'vocab' else code}")
+    return f"{caption}\nLength: {total_tokens} tokens. Key tokens: {' '.join(items)}"
+
+
+def parse_keys_pos_input(text: str, fmt: MotionTokenFormat) -> tuple[str, list[tuple[int, int]], int]:
+    """Inverse of :func:`format_keys_pos_input`: ``(caption, [(position, code), ...], total_tokens)``.
+
+    Strict: anything :func:`format_keys_pos_input` would not write for these values raises
+    ``ValueError`` naming the problem (missing line, bad item, positions not increasing or out of
+    range, code out of range, extra whitespace, leading zeros).
+    """
+    if not isinstance(text, str):
+        raise ValueError(f"keys_pos input: expected a string, got {type(text).__name__}")
+    caption, sep, tail = text.rpartition("\n")
+    if not sep:
+        raise ValueError("keys_pos input: expected 'caption\\nLength: N tokens. Key tokens: ...' (no line break)")
+    caption = _check_caption(caption, "keys_pos input")
+    if caption != text.rpartition("\n")[0]:
+        raise ValueError("keys_pos input: whitespace around the caption")
+    m = _KEYS_POS_RE.fullmatch(tail)
+    if not m:
+        raise ValueError(f"keys_pos input: second line {tail[:60]!r} is not 'Length: N tokens. Key tokens: P:K ...'")
+    total = _canonical_int(m.group(1), "keys_pos input length")
+    if total < 1:
+        raise ValueError("keys_pos input: length must be positive")
+    body = m.group(2)
+    if body == "":
+        raise ValueError("keys_pos input: no key tokens")
+    item_re = _KEY_ITEM_VOCAB_RE if fmt.kind == "vocab" else _KEY_ITEM_DIGITS_RE
+    keys: list[tuple[int, int]] = []
+    last = -1
+    for i, item in enumerate(body.split(" ")):
+        im = item_re.fullmatch(item)
+        if not im:
+            want = "P:<motion_id_K>" if fmt.kind == "vocab" else "P:K"
+            raise ValueError(f"keys_pos input: key item {i} {item!r} is not {want} (items are separated by one space)")
+        pos = _canonical_int(im.group(1), f"keys_pos input key {i} position")
+        code = _canonical_int(im.group(2), f"keys_pos input key {i} code")
+        if not last < pos < total:
+            raise ValueError(
+                f"keys_pos input: key {i} position {pos} must be > {last} (increasing) and < length {total}"
+            )
+        if not 0 <= code < fmt.nb_code:
+            raise ValueError(f"keys_pos input: key {i} code {code} out of range [0,{fmt.nb_code})")
+        keys.append((pos, code))
+        last = pos
+    return caption, keys, total
+
+
+def format_pred_input(codes: Sequence[int], fmt: MotionTokenFormat, caption: str | None = None) -> str:
+    """Input of ``pred``: the given first part, wrapped; ``caption\\n`` in front when given::
+
+        <Motion Token><motion_id_5><motion_id_9></Motion Token>
+    """
+    if len(codes) < 1:
+        raise ValueError("format_pred_input: the given part needs at least one code")
+    span = codes_to_text(codes, fmt, wrap=True)
+    return span if caption is None else f"{_check_caption(caption, 'format_pred_input')}\n{span}"
+
+
+def parse_pred_input(text: str, fmt: MotionTokenFormat) -> tuple[str, list[int]]:
+    """Inverse of :func:`format_pred_input`: ``(caption or "", codes)``; strict (``ValueError``)."""
+    if not isinstance(text, str):
+        raise ValueError(f"pred input: expected a string, got {type(text).__name__}")
+    caption, sep, span = text.rpartition("\n")
+    if sep:
+        caption = _check_caption(caption, "pred input")
+        if caption != text.rpartition("\n")[0]:
+            raise ValueError("pred input: whitespace around the caption")
+    codes = _parse_span(span, fmt, "pred input")
+    return (caption if sep else ""), codes
+
+
+def _parse_span(span: str, fmt: MotionTokenFormat, what: str) -> list[int]:
+    if not (span.startswith(MOTION_START) and span.endswith(MOTION_END)):
+        raise ValueError(f"{what}: expected a wrapped motion span, got {span[:60]!r}")
+    try:
+        codes = parse_codes_strict(span, fmt, allow_bare=False)
+    except ValueError as e:
+        raise ValueError(f"{what}: {e}") from None
+    if not codes:
+        raise ValueError(f"{what}: empty motion span")
+    return codes
+
+
+def format_inbetween_input(
+    start: Sequence[int], end: Sequence[int], fmt: MotionTokenFormat, caption: str | None = None
+) -> str:
+    """Input of ``inbetween``: the start and end parts on two labelled lines (caption line first
+    when given)::
+
+        Start: <Motion Token><motion_id_1><motion_id_2></Motion Token>
+        End: <Motion Token><motion_id_7></Motion Token>
+    """
+    if len(start) < 1 or len(end) < 1:
+        raise ValueError("format_inbetween_input: start and end need at least one code each")
+    body = f"Start: {codes_to_text(start, fmt, wrap=True)}\nEnd: {codes_to_text(end, fmt, wrap=True)}"
+    return body if caption is None else f"{_check_caption(caption, 'format_inbetween_input')}\n{body}"
+
+
+def parse_inbetween_input(text: str, fmt: MotionTokenFormat) -> tuple[str, list[int], list[int]]:
+    """Inverse of :func:`format_inbetween_input`: ``(caption or "", start codes, end codes)``;
+    strict (``ValueError`` naming the problem)."""
+    if not isinstance(text, str):
+        raise ValueError(f"inbetween input: expected a string, got {type(text).__name__}")
+    lines = text.split("\n")
+    if len(lines) not in (2, 3):
+        raise ValueError(
+            f"inbetween input: expected 2 lines ('Start: ...', 'End: ...') or 3 with a caption first, got {len(lines)}"
+        )
+    caption = ""
+    if len(lines) == 3:
+        caption = _check_caption(lines[0], "inbetween input")
+        if caption != lines[0]:
+            raise ValueError("inbetween input: whitespace around the caption")
+    s_line, e_line = lines[-2], lines[-1]
+    if not s_line.startswith("Start: "):
+        raise ValueError(f"inbetween input: line {len(lines) - 1} {s_line[:40]!r} does not start with 'Start: '")
+    if not e_line.startswith("End: "):
+        raise ValueError(f"inbetween input: line {len(lines)} {e_line[:40]!r} does not start with 'End: '")
+    start = _parse_span(s_line[len("Start: "):], fmt, "inbetween input start")
+    end = _parse_span(e_line[len("End: "):], fmt, "inbetween input end")
+    return caption, start, end
+
+
+def output_is_wrapped(fmt: MotionTokenFormat, wrap_output: bool | None = None) -> bool:
+    """Whether motion outputs are wrapped: ``wrap_output``, or by default vocab yes / digits no."""
+    return fmt.kind == "vocab" if wrap_output is None else bool(wrap_output)
+
+
+def format_motion_output(codes: Sequence[int], fmt: MotionTokenFormat, wrap_output: bool | None = None) -> str:
+    """A motion output (the response of every task but ``m2t``); see :func:`output_is_wrapped`."""
+    return codes_to_text(codes, fmt, wrap=output_is_wrapped(fmt, wrap_output))
+
+
+# --------------------------------------------------------------------------------------------
+# instructions and randomness
+
+
+def clip_rng(seed: int, motion_id: str, task: str) -> random.Random:
+    """The generator of one motion's records for one task.
+
+    Seeded from the string ``"{seed}|{motion_id}|{task}"`` (``random`` hashes a str seed with
+    SHA-512, so this is stable across processes and Python runs, unlike ``hash()``).
+    """
+    return random.Random(f"{seed}|{motion_id}|{task}")
+
+
+def choose_instruction(task: str, instructions: Mapping[str, Sequence[str]], rng: random.Random,
+                       canonical_prob: float = 0.5) -> str:
+    """The canonical instruction of ``task`` with probability ``canonical_prob``, else a uniformly
+    drawn paraphrase (the canonical one when there are none)."""
+    strings = instructions.get(task)
+    if not strings:
+        raise ValueError(f"no instruction strings for task {task!r}")
+    # always draw once so that changing canonical_prob does not shift the rest of the stream
+    u = rng.random()
+    if u < canonical_prob or len(strings) == 1:
+        return strings[0]
+    return strings[1 + rng.randrange(len(strings) - 1)]
+
+
+def task_of_instruction(instruction: str, instructions: Mapping[str, Sequence[str]]) -> str | None:
+    """The task whose instruction strings include ``instruction`` (exact match), else None."""
+    for task, strings in instructions.items():
+        if instruction in strings:
+            return task
+    return None
+
+
+# --------------------------------------------------------------------------------------------
+# records
+
+
+def _fraction_len(rng: random.Random, n: int, lo: float, hi: float, least: int, most: int) -> int:
+    k = round(rng.uniform(lo, hi) * n)
+    return max(least, min(most, k))
+
+
+def _caption_order(rng: random.Random, captions: Sequence[str], count: int) -> list[str]:
+    order = list(captions)
+    rng.shuffle(order)
+    if count == 0:
+        return order
+    return [order[i % len(order)] for i in range(count)]
+
+
+def build_task_records(
+    item: MotionItem,
+    task: str,
+    cfg: TaskConfig,
+    fmt: MotionTokenFormat,
+    instructions: Mapping[str, Sequence[str]],
+    seed: int = 0,
+) -> list[dict[str, Any]]:
+    """The records of one motion for one task (``[]`` when the motion has too few codes for it:
+    see :data:`MIN_TOKENS`; callers count that)."""
+    codes = list(item.codes)
+    n = len(codes)
+    if task not in TASKS:
+        raise ValueError(f"unknown task {task!r}; known: {list(TASKS)}")
+    if n < MIN_TOKENS[task] or not item.captions:
+        return []
+    rng = clip_rng(seed, item.id, task)
+    captions = _caption_order(rng, item.captions, cfg.records_per_clip)
+    wrap = output_is_wrapped(fmt, cfg.wrap_output)
+    full_output = codes_to_text(codes, fmt, wrap=wrap)
+    out: list[dict[str, Any]] = []
+    for caption in captions:
+        rec: dict[str, Any] = {
+            "instruction": choose_instruction(task, instructions, rng, cfg.canonical_prob),
+            "input": "",
+            "output": full_output,
+            "task": task,
+            "motion": item.id,
+            "length": n * item.unit_length,
+            "caption": caption,
+        }
+        if task == "t2m":
+            rec["input"] = caption
+        elif task in ("t2m_init", "t2m_last"):
+            pos = 0 if task == "t2m_init" else n - 1
+            rec["input"] = join_key_tokens(caption, [codes[pos]], fmt)
+            rec["keys"] = [[pos, codes[pos]]]
+        elif task == "t2m_keys":
+            k = rng.randint(cfg.num_keys_min, max(cfg.num_keys_min, min(cfg.num_keys_max, n)))
+            k = min(k, n)
+            positions = sorted(rng.sample(range(n), k))
+            rec["input"] = join_key_tokens(caption, [codes[p] for p in positions], fmt)
+            rec["keys"] = [[p, codes[p]] for p in positions]
+        elif task == "t2m_keys_pos":
+            k = rng.randint(min(cfg.keys_pos_min, n), min(cfg.keys_pos_max, n))
+            positions = sorted(rng.sample(range(n), k))
+            keys = [[p, codes[p]] for p in positions]
+            rec["input"] = format_keys_pos_input(caption, keys, n, fmt)
+            rec["keys"] = keys
+        elif task == "m2t":
+            rec["input"] = codes_to_text(codes, fmt, wrap=True)
+            rec["output"] = caption
+            rec["references"] = list(item.captions)
+        elif task == "pred":
+            k = _fraction_len(rng, n, cfg.pred_min_frac, cfg.pred_max_frac, 2, n - 1)
+            rec["input"] = format_pred_input(codes[:k], fmt, caption if cfg.caption_in_motion_tasks else None)
+            rec["output"] = codes_to_text(codes[k:], fmt, wrap=wrap)
+            rec["prefix_len"] = k
+        elif task == "inbetween":
+            a = _fraction_len(rng, n, cfg.inbetween_min_frac, cfg.inbetween_max_frac, 1, n - 2)
+            b = _fraction_len(rng, n, cfg.inbetween_min_frac, cfg.inbetween_max_frac, 1, n - 1 - a)
+            rec["input"] = format_inbetween_input(
+                codes[:a], codes[n - b:], fmt, caption if cfg.caption_in_motion_tasks else None
+            )
+            rec["output"] = codes_to_text(codes[a:n - b], fmt, wrap=wrap)
+            rec["start_len"] = a
+            rec["end_len"] = b
+        out.append(rec)
+    return out
+
+
+def build_item_records(
+    item: MotionItem,
+    cfg: TaskConfig,
+    fmt: MotionTokenFormat,
+    instructions: Mapping[str, Sequence[str]],
+    seed: int = 0,
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """Records of one motion for every task of ``cfg.tasks`` (in that order), and the tasks skipped
+    because the motion has fewer codes than :data:`MIN_TOKENS` asks."""
+    records: list[dict[str, Any]] = []
+    too_short: list[str] = []
+    for task in cfg.tasks:
+        if len(item.codes) < MIN_TOKENS[task]:
+            too_short.append(task)
+            continue
+        records.extend(build_task_records(item, task, cfg, fmt, instructions, seed))
+    return records, too_short
+
