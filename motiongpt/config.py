@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import tempfile
 import types
 import typing
 from pathlib import Path
 from typing import Any, TypeVar
 
 import yaml
+
+from motiongpt.utils.atomic import atomic_write_text  # re-exported: configs and outputs share it
 
 __all__ = ["ConfigError", "load_config", "apply_overrides", "config_to_dict", "save_config", "atomic_write_text"]
 
@@ -24,23 +25,6 @@ C = TypeVar("C")
 
 class ConfigError(ValueError):
     """A config file or override that does not fit its dataclass."""
-
-
-def atomic_write_text(path: str | os.PathLike, text: str) -> None:
-    """Write ``text`` to ``path`` through a temp file in the same folder and ``os.replace``.
-
-    A crash leaves either the old file or the new one, never a half-written file.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _coerce(value: Any, tp: Any, where: str) -> Any:

@@ -19,21 +19,49 @@ from typing import Iterable, Iterator
 
 import numpy as np
 
-__all__ = ["atomic_directory", "atomic_save_npy", "atomic_write_bytes", "sha256_file", "remove_stale_temps"]
+__all__ = [
+    "atomic_directory",
+    "atomic_save_npy",
+    "atomic_write_bytes",
+    "atomic_write_text",
+    "sha256_file",
+    "remove_stale_temps",
+]
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _publish_mode(path: str | os.PathLike, directory: bool = False) -> None:
+    """Give a temp file/dir the mode a plain ``open``/``mkdir`` would have (mkstemp/mkdtemp make
+    them private: 0600/0700), so outputs are readable by the same users as any other file."""
+    os.chmod(path, (0o777 if directory else 0o666) & ~_umask())
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temp file in the same folder and ``os.replace``."""
+    """Write ``data`` to ``path`` through a temp file in the same folder and ``os.replace``.
+
+    A crash leaves either the old file or the new one, never a half-written file.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
+        _publish_mode(tmp)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> None:
+    """UTF-8 text version of :func:`atomic_write_bytes`."""
+    atomic_write_bytes(path, text.encode("utf-8"))
 
 
 def atomic_save_npy(path: str | os.PathLike, array: np.ndarray) -> None:
@@ -44,6 +72,7 @@ def atomic_save_npy(path: str | os.PathLike, array: np.ndarray) -> None:
     try:
         with os.fdopen(fd, "wb") as f:
             np.save(f, np.asarray(array), allow_pickle=False)
+        _publish_mode(tmp)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -78,6 +107,7 @@ def atomic_directory(path: str | os.PathLike) -> Iterator[Path]:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
+    _publish_mode(tmp, directory=True)
     try:
         yield tmp
     except BaseException:
