@@ -13,8 +13,25 @@ from PIL import Image
 REPO = Path(__file__).resolve().parents[1]
 
 
+# A smoke-sized run: every stage for real, at a size that takes seconds.
+TINY_DEMO = """\
+num_clips: 30
+num_render: 1
+workers: 1
+vq_overrides:
+  - train.total_iters=12
+  - train.eval_every=6
+  - train.save_every=6
+  - train.warmup_iters=2
+  - train.lr_milestones=[10]
+  - train.batch_size=8
+"""
+
+
 def _run_demo(out: Path) -> dict:
-    cmd = [sys.executable, str(REPO / "scripts" / "demo.py"), "--out", str(out), "num_clips=30", "num_render=1", "workers=1"]
+    config = out.parent / "tiny_demo.yaml"
+    config.write_text(TINY_DEMO)
+    cmd = [sys.executable, str(REPO / "scripts" / "demo.py"), "--out", str(out), "--config", str(config)]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=REPO)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return json.loads((out / "summary.json").read_text())
@@ -28,7 +45,13 @@ def test_demo_runs_and_reuses_cached_stages(tmp_path):
     assert dataset.is_absolute() and (dataset / "meta.json").is_file()
     assert summary["metrics"]["num_clips"] == 30
     assert sum(summary["metrics"]["split_sizes"][s] for s in ("train", "val", "test")) == 30
-    assert set(summary["stages"]) >= {"dataset", "render"}
+    assert set(summary["stages"]) >= {"dataset", "vqvae", "render"}
+    vq = Path(summary["vqvae"])
+    assert (vq / "model.safetensors").is_file() and (dataset / "VQVAE" / "meta.json").is_file()
+    # every clip and its mirror got codes; the MPJPE is a real measurement (positive, finite)
+    assert summary["metrics"]["token_files"] == 60
+    assert 0 < summary["metrics"]["vq_mpjpe_mm"] < 1e4
+    assert len(summary["gifs"]) == 2 and summary["gifs"][1].endswith("_vq.gif")
     gif = Path(summary["gifs"][0])
     with Image.open(gif) as im:
         assert im.n_frames >= 40  # clips are at least 40 frames long
@@ -37,4 +60,6 @@ def test_demo_runs_and_reuses_cached_stages(tmp_path):
     mtime = (dataset / "meta.json").stat().st_mtime_ns
     again = _run_demo(out)
     assert again["metrics"]["dataset_cached"] is True
+    assert again["metrics"]["vq_cached"] is True
+    assert again["metrics"]["vq_mpjpe_mm"] == summary["metrics"]["vq_mpjpe_mm"]
     assert (dataset / "meta.json").stat().st_mtime_ns == mtime
