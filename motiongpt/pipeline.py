@@ -1,20 +1,28 @@
 """The embedded-default pipeline behind ``make demo``: every stage offline, cached on re-run.
 
-Stages so far: synthetic corpus (HumanML3D layout) -> tiny VQ-VAE (trained, evaluated on the
-held-out test split) -> the corpus and its mirror encoded to codes -> skeleton GIFs of a few
-held-out clips, each next to its VQ-VAE reconstruction. Later stages (instruction data,
-fine-tuning, generation, evaluation) append to the same summary. Each stage is reused when its output exists and was made with the same settings.
+Stages: synthetic corpus (HumanML3D layout) -> tiny VQ-VAE (trained, evaluated on the held-out
+test split) -> the corpus and its mirror encoded to codes -> skeleton GIFs of a few held-out clips,
+each next to its VQ-VAE reconstruction -> instruction records (``instructions/``) -> tokenized
+training data and the tiny BPE tokenizer (``prepared/``) -> fine-tuning of the tiny LLaMA preset in
+two stages, full (``llm_full/``, motion-language pretraining) then LoRA on top (``llm_lora/``) ->
+a few generations from held-out test captions decoded to GIF (``samples/``). Evaluation will
+append to the same summary. Each stage is reused when its output exists and was made with the
+same settings (and everything upstream of it was reused too).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import json
 import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from motiongpt.config import atomic_write_text, save_config
+from typing import Any
+
+from motiongpt.config import atomic_write_text, config_to_dict, save_config
 
 __all__ = ["DemoConfig", "run_demo"]
 
@@ -43,6 +51,47 @@ class DemoConfig:
     """``key=value`` overrides of the VQ-VAE config (e.g. ``train.total_iters=50`` for a smoke run)."""
     mirror: bool = True
     """Also encode the left/right mirror of every clip (``M<id>`` codes), as HumanML3D does."""
+    tasks: list[str] = field(default_factory=lambda: ["t2m", "t2m_init", "t2m_last", "t2m_keys"])
+    """Instruction tasks to train on (default: MotionGPT-LoRA's four text-to-motion tasks)."""
+    records_per_clip: int = 1
+    """Records per motion per task (0: one per caption). One keeps the record count (and the
+    prepare stage) small; the fine-tuning length is set by ``max_steps`` in the overrides below."""
+    instruction_overrides: list[str] = field(default_factory=list)
+    """``key=value`` overrides of ``motiongpt.llm.dataset_builder.InstructionDataConfig``."""
+    llm_base_model: str = "tiny"
+    """Preset the LLM is built from (``tiny``; ``nano`` for smoke tests); also the prepare stage's
+    tokenizer (a BPE trained on the records)."""
+    prepare_overrides: list[str] = field(default_factory=list)
+    """``key=value`` overrides of ``motiongpt.llm.prepare.PrepareConfig``."""
+    full_config: str = "configs/tiny_demo.yaml"
+    """Stage-1 fine-tuning config (full training of the preset), relative to the repo or absolute."""
+    full_overrides: list[str] = field(default_factory=lambda: [
+        # Sized so all of `make demo` stays <= 15 min on 2 CPU cores (corpus + VQ-VAE + renders take
+        # ~5.5 min): one thread runs ~2.8-3.5k tokens/s, a batch of 16 records is ~1.9k tokens, so a
+        # step is ~0.6-0.7 s and 400 steps (~half an epoch of 12.7k records) ~4.5 min. Evaluation
+        # on 16 val batches (256 of 800 records) costs ~3 s each.
+        "train.max_steps=400", "train.eval_every=100", "train.eval_max_batches=16", "train.save_every=200",
+        "optim.warmup_steps=20", "train.progress_bar=false", "train.tensorboard=false",
+    ])
+    """``key=value`` overrides of the stage-1 config (``base_model``, ``prepared``, ``vq_dir`` and
+    ``out_dir`` are set by the demo)."""
+    lora_config: str = "configs/tiny_demo_lora.yaml"
+    """Stage-2 fine-tuning config (LoRA on stage 1's output), relative to the repo or absolute."""
+    lora_overrides: list[str] = field(default_factory=lambda: [
+        # ~1.5 min: the adapters refine stage 1 (same data), they do not need its length
+        "train.max_steps=150", "train.eval_every=75", "train.eval_max_batches=16", "train.save_every=75",
+        "optim.warmup_steps=10", "train.progress_bar=false", "train.tensorboard=false",
+    ])
+    """``key=value`` overrides of the stage-2 config (``base_model`` is stage 1's output folder)."""
+    torch_threads: int = 1
+    """Torch intra-op threads for the LLM stages (0: torch's default). One thread: two threads were
+    measured stalling on a shared 2-core machine (OpenMP barriers), as for the VQ-VAE."""
+    num_samples: int = 4
+    """Held-out test captions generated from with the final model and rendered to GIF."""
+    sample_temperature: float = 0.8
+    """Sampling temperature of the generations (0: greedy decoding)."""
+    sample_top_k: int = 50
+    """Top-k of the sampled generations (ignored when greedy)."""
 
 
 def _dataset_is_current(root: Path, cfg: DemoConfig) -> bool:
@@ -80,17 +129,24 @@ def _stage_vq(cfg: DemoConfig, root: Path, vq_dir: Path) -> dict:
     from motiongpt.vq.train import train_vqvae
 
     vq_cfg = load_config(VQConfig, _resolve_path(cfg.vq_config), cfg.vq_overrides)
-    request = config_to_dict(vq_cfg)
+    # The request names the data by path AND content (the corpus meta.json: seed, size, version),
+    # so a corpus rebuilt in place with another seed retrains the tokenizer.
+    want = {
+        "vq": config_to_dict(vq_cfg),
+        "data": str(root.resolve()),
+        "data_meta_sha256": hashlib.sha256((root / "meta.json").read_bytes()).hexdigest(),
+    }
     request_file = vq_dir / "demo_request.json"
-    done = (vq_dir / "train_summary.json").is_file() and request_file.is_file()
-    cached = done and json.loads(request_file.read_text()) == {"vq": request, "data": str(root.resolve())}
+    have = json.loads(request_file.read_text()) if request_file.is_file() else None
+    cached = (vq_dir / "train_summary.json").is_file() and have == want
     if not cached:
-        # A different request (or an interrupted run) starts over: resume only makes sense for
-        # the same config, and train_vqvae refuses to mix them.
-        same = request_file.is_file() and json.loads(request_file.read_text()) == {"vq": request, "data": str(root.resolve())}
-        request_file.unlink(missing_ok=True)
-        train_vqvae(vq_cfg, root, vq_dir, resume="auto" if same else False, overwrite=not same)
-        atomic_write_text(request_file, json.dumps({"vq": request, "data": str(root.resolve())}, indent=2))
+        # Same request as an interrupted run: resume it. Anything else starts over (train_vqvae
+        # refuses to resume across configs; overwrite clears the old run's weights, checkpoints,
+        # logs and train_summary.json). The request is written first so a kill mid-training
+        # resumes next time instead of restarting.
+        resume = "auto" if have == want else False
+        atomic_write_text(request_file, json.dumps(want, indent=2))
+        train_vqvae(vq_cfg, root, vq_dir, resume=resume, overwrite=resume is False)
     metrics = evaluate_vqvae(vq_dir, root, split=cfg.render_split)
     encode = encode_dataset(vq_dir, root, mirror=cfg.mirror)
     return {"cached": cached, "eval": metrics, "encode": encode}
@@ -123,6 +179,152 @@ def _stage_render(cfg: DemoConfig, root: Path, out: Path, vq_dir: Path) -> list[
     return written
 
 
+def _stamp(path: Path) -> int | None:
+    """mtime (ns) of ``path``, None when it is missing: tells whether a self-caching call wrote."""
+    return path.stat().st_mtime_ns if path.is_file() else None
+
+
+def _stage_instructions(cfg: DemoConfig, root: Path, vq_dir: Path, out_dir: Path,
+                        upstream_cached: bool) -> dict[str, Any]:
+    """Instruction records from the codes; reused when the builder's own ``meta.json`` records the
+    same config and the token cache (and the VQ-VAE) upstream was reused."""
+    from motiongpt.config import apply_overrides
+    from motiongpt.llm.dataset_builder import InstructionDataConfig, generate_instruction_dataset
+
+    icfg = InstructionDataConfig(tasks=list(cfg.tasks), records_per_clip=cfg.records_per_clip, seed=cfg.seed,
+                                 mirror=cfg.mirror)
+    icfg = apply_overrides(icfg, cfg.instruction_overrides, source="instruction_overrides")
+    # paths set after the overrides, as plain strings (as scripts/generate_dataset.py does)
+    icfg = dataclasses.replace(icfg, data_root=str(root.resolve()), out_dir=str(out_dir.resolve()),
+                               vq=str(vq_dir.resolve()))
+    icfg.validate()
+    meta_path = out_dir / "meta.json"
+    if upstream_cached and meta_path.is_file():
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        if meta.get("config") == config_to_dict(icfg):
+            log.info("instructions: reusing %s", out_dir)
+            return {"cached": True, "counts": meta.get("counts", {}), "max_tokens": icfg.max_tokens}
+    report = generate_instruction_dataset(icfg)
+    return {"cached": False, "counts": report.get("counts", {}), "max_tokens": icfg.max_tokens}
+
+
+def _stage_prepare(cfg: DemoConfig, data_dir: Path, out_dir: Path) -> dict[str, Any]:
+    """Tokenize the records (prepare_dataset is a no-op for the same request and input hashes)."""
+    from motiongpt.config import apply_overrides
+    from motiongpt.llm.prepare import PrepareConfig, prepare_dataset
+
+    pcfg = apply_overrides(PrepareConfig(base_model=cfg.llm_base_model, seed=cfg.seed), cfg.prepare_overrides,
+                           source="prepare_overrides")
+    pcfg = dataclasses.replace(pcfg, data_dir=str(data_dir.resolve()), out_dir=str(out_dir.resolve()))
+    before = _stamp(out_dir / "stats.json")
+    prepare_dataset(pcfg)
+    after = _stamp(out_dir / "stats.json")
+    stats = json.loads((out_dir / "stats.json").read_text(encoding="utf-8"))
+    train = stats["splits"]["train"]
+    return {"cached": before is not None and before == after, "train_records": train["kept"],
+            "train_tokens": train["tokens"]}
+
+
+def _stage_finetune(config: str, overrides: list[str], *, base_model: str, prepared: Path, vq_dir: Path,
+                    out_dir: Path, upstream_cached: bool) -> dict[str, Any]:
+    """One fine-tuning run. Reused when ``train_summary.json`` (finetune's completion marker) is
+    there, the run's ``run_config.yaml`` holds this exact config and the inputs upstream were reused.
+    Otherwise it resumes from the latest checkpoint when that one was made with this config and on
+    the same inputs (finetune checks the data fingerprint too), else it starts over."""
+    from motiongpt.config import load_config
+    from motiongpt.llm.checkpoint import SUMMARY_FILE, latest_checkpoint, read_run_config
+    from motiongpt.llm.finetune import FinetuneConfig, finetune
+
+    fcfg = load_config(FinetuneConfig, _resolve_path(config), overrides)
+    fcfg = dataclasses.replace(fcfg, base_model=base_model, prepared=str(prepared.resolve()),
+                               vq_dir=str(vq_dir.resolve()), out_dir=str(out_dir.resolve()))
+    want = config_to_dict(fcfg)
+    summary_path = out_dir / SUMMARY_FILE
+    if upstream_cached and summary_path.is_file():
+        summary = json.loads(summary_path.read_text(encoding="utf-8"))
+        if summary.get("finished") and config_to_dict(read_run_config(out_dir)[0]) == want:
+            log.info("finetune: reusing %s", out_dir)
+            return {"cached": True, "summary": summary}
+    latest = latest_checkpoint(out_dir) if out_dir.is_dir() else None
+    resume = upstream_cached and latest is not None and config_to_dict(read_run_config(latest)[0]) == want
+    summary = finetune(fcfg, resume=latest if resume else False, overwrite=True)
+    return {"cached": False, "summary": summary}
+
+
+def _val_loss(summary: dict[str, Any]) -> float | None:
+    loss = (summary.get("val") or {}).get("loss")
+    return round(float(loss), 4) if loss is not None else None
+
+
+def _test_captions(root: Path, n: int) -> list[tuple[str, str]]:
+    """``(clip id, first caption)`` of the first ``n`` held-out test clips."""
+    from motiongpt.data.humanml3d import parse_caption_line, read_split
+
+    out = []
+    for clip_id in read_split(root, "test")[:n]:
+        first = (root / "texts" / f"{clip_id}.txt").read_text(encoding="utf-8").splitlines()[0]
+        out.append((clip_id, parse_caption_line(first).text))
+    return out
+
+
+def _generate_samples(cfg: DemoConfig, root: Path, model_dir: Path, vq_dir: Path, out_dir: Path,
+                      max_tokens: int, upstream_cached: bool) -> dict[str, Any]:
+    """Text-to-motion from held-out captions with the final model: the Alpaca prompt it was trained
+    on -> HF ``generate`` -> ``text_to_codes`` -> VQ-VAE decoder -> GIF. A stopgap until a
+    generation tool exists; an unparsable output is counted, never fatal."""
+    request = {"model": str(model_dir.resolve()), "captions": _test_captions(root, cfg.num_samples),
+               "temperature": cfg.sample_temperature, "top_k": cfg.sample_top_k, "seed": cfg.seed}
+    record_path = out_dir / "samples.json"
+    if upstream_cached and record_path.is_file():
+        saved = json.loads(record_path.read_text(encoding="utf-8"))
+        if saved.get("request") == json.loads(json.dumps(request)) and all(
+                Path(s["gif"]).is_file() for s in saved["samples"] if s.get("gif")):
+            log.info("generate: reusing %s", out_dir)
+            return {"cached": True, **saved}
+
+    import torch
+
+    from motiongpt.llm.checkpoint import load_finetuned
+    from motiongpt.llm.templates import build_prompt, encode_prompt, load_instructions
+    from motiongpt.llm.tokens import text_to_codes
+    from motiongpt.viz import render_motion
+    from motiongpt.vq.model import VQVAE
+
+    model, tok, fmt, info = load_finetuned(model_dir)
+    template = info["resolved"].get("template") or "alpaca"
+    vq = VQVAE.from_pretrained(vq_dir)
+    instruction = load_instructions()["t2m"][0]  # the canonical t2m instruction string
+    out_dir.mkdir(parents=True, exist_ok=True)
+    # the longest motion in the training records + the two wrapper tokens + eos
+    max_new = max_tokens + 3
+    sample = cfg.sample_temperature > 0
+    torch.manual_seed(cfg.seed)
+    samples: list[dict[str, Any]] = []
+    for i, (clip_id, caption) in enumerate(request["captions"]):
+        prompt = build_prompt({"instruction": instruction, "input": caption}, template, tok)
+        ids = torch.tensor([encode_prompt(tok, prompt, template)])
+        with torch.no_grad():
+            gen = model.generate(
+                input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=max_new, do_sample=sample,
+                temperature=cfg.sample_temperature if sample else None, top_k=cfg.sample_top_k if sample else None,
+                top_p=None, eos_token_id=tok.eos_token_id,
+                pad_token_id=tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id,
+            )
+        text = tok.decode(gen[0, ids.shape[1]:], skip_special_tokens=True)
+        parsed = text_to_codes(text, fmt)
+        entry: dict[str, Any] = {"clip": clip_id, "caption": caption, "n_tokens": len(parsed.codes),
+                                 "parsed": parsed.ok, "problems": parsed.problems[:3], "text": text, "gif": None}
+        if parsed.codes:  # a salvaged partial span is still worth a look
+            gif = out_dir / f"sample_{i}_{clip_id}.gif"
+            render_motion(vq.codes_to_joints(parsed.codes), gif,
+                          title=f"LLM ({len(parsed.codes)} tokens): {caption}")
+            entry["gif"] = str(gif.resolve())
+        samples.append(entry)
+    saved = {"request": request, "samples": samples}
+    atomic_write_text(record_path, json.dumps(saved, indent=2) + "\n")
+    return {"cached": False, **saved}
+
+
 def run_demo(cfg: DemoConfig) -> dict:
     """Run (or reuse) every stage and write ``<out_dir>/summary.json``; returns the summary."""
     out = Path(cfg.out_dir)
@@ -144,10 +346,49 @@ def run_demo(cfg: DemoConfig) -> dict:
     gifs = _stage_render(cfg, dataset, out / "gifs", vq_dir)
     stages["render"] = round(time.perf_counter() - t0, 2)
 
+    if cfg.torch_threads > 0:
+        import torch
+
+        torch.set_num_threads(cfg.torch_threads)
+    upstream = bool(ds_info.get("cached", False)) and vq_info["cached"]
+
+    t0 = time.perf_counter()
+    instr_dir = out / "instructions"
+    instr_info = _stage_instructions(cfg, dataset, vq_dir, instr_dir, upstream)
+    stages["instructions"] = round(time.perf_counter() - t0, 2)
+    upstream = upstream and instr_info["cached"]
+
+    t0 = time.perf_counter()
+    prepared = out / "prepared"
+    prep_info = _stage_prepare(cfg, instr_dir, prepared)
+    stages["prepare"] = round(time.perf_counter() - t0, 2)
+    upstream = upstream and prep_info["cached"]
+
+    t0 = time.perf_counter()
+    full_dir = out / "llm_full"
+    full = _stage_finetune(cfg.full_config, cfg.full_overrides, base_model=cfg.llm_base_model, prepared=prepared,
+                           vq_dir=vq_dir, out_dir=full_dir, upstream_cached=upstream)
+    stages["finetune_full"] = round(time.perf_counter() - t0, 2)
+    upstream = upstream and full["cached"]
+
+    t0 = time.perf_counter()
+    lora_dir = out / "llm_lora"
+    lora = _stage_finetune(cfg.lora_config, cfg.lora_overrides, base_model=str(full_dir.resolve()),
+                           prepared=prepared, vq_dir=vq_dir, out_dir=lora_dir, upstream_cached=upstream)
+    stages["finetune_lora"] = round(time.perf_counter() - t0, 2)
+    upstream = upstream and lora["cached"]
+
+    t0 = time.perf_counter()
+    gen = _generate_samples(cfg, dataset, lora_dir, vq_dir, out / "samples", instr_info["max_tokens"], upstream)
+    stages["generate"] = round(time.perf_counter() - t0, 2)
+
     meta = json.loads((dataset / "meta.json").read_text())
+    samples = gen["samples"]
+    tps = lora["summary"].get("tokens_per_s") or full["summary"].get("tokens_per_s")
     summary = {
         "dataset": str(dataset.resolve()),
         "vqvae": str(vq_dir.resolve()),
+        "checkpoint": str(lora_dir.resolve()),
         "stages": stages,
         "metrics": {
             "num_clips": meta.get("num_clips"),
@@ -159,8 +400,30 @@ def run_demo(cfg: DemoConfig) -> dict:
             "vq_codebook_usage_pct": round(float(vq_info["eval"]["codebook_usage_pct"]), 2),
             "vq_eval_split": cfg.render_split,
             "token_files": vq_info["encode"]["n_files"],
+            "instructions_cached": instr_info["cached"],
+            "train_records": prep_info["train_records"],
+            "prepare_cached": prep_info["cached"],
+            "finetune_full_cached": full["cached"],
+            "finetune_lora_cached": lora["cached"],
+            "generate_cached": gen["cached"],
+            "val_loss_full": _val_loss(full["summary"]),
+            "val_loss_lora": _val_loss(lora["summary"]),
+            "train_loss_first": full["summary"].get("first_loss"),
+            "train_loss_last": lora["summary"].get("last_loss"),
+            "train_tokens_per_s": round(float(tps), 1) if tps else None,
+            "samples_parsed": f"{sum(bool(s['parsed']) for s in samples)} of {len(samples)}",
+            "samples": [{"caption": s["caption"], "n_tokens": s["n_tokens"], "parsed": s["parsed"], "gif": s["gif"]}
+                        for s in samples],
         },
         "gifs": gifs,
     }
     atomic_write_text(out / "summary.json", json.dumps(summary, indent=2) + "\n")
+    m = summary["metrics"]
+    log.info(
+        "demo done in %.0f s (%s); VQ-VAE MPJPE %.1f mm; val loss full %s -> LoRA %s; %s samples parsed; "
+        "final model %s; summary %s",
+        sum(stages.values()), ", ".join(f"{k} {v:.0f} s" for k, v in stages.items()), m["vq_mpjpe_mm"],
+        m["val_loss_full"], m["val_loss_lora"], m["samples_parsed"], summary["checkpoint"],
+        (out / "summary.json").resolve(),
+    )
     return summary

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+from pathlib import Path
 
 from motiongpt.config import load_config
 from motiongpt.pipeline import DemoConfig, run_demo
@@ -26,7 +27,12 @@ def main(argv: list[str] | None = None) -> dict:
     cfg = load_config(DemoConfig, args.config, overrides)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     summary = run_demo(cfg)
-    print(json.dumps(summary, indent=2))
+    # A short summary on stdout; everything (samples, GIF paths) is in summary.json.
+    short = {k: summary[k] for k in ("dataset", "vqvae", "checkpoint") if k in summary}
+    short["stages_s"] = summary["stages"]
+    short["metrics"] = {k: v for k, v in summary["metrics"].items() if not isinstance(v, (list, dict))}
+    print(json.dumps(short, indent=2))
+    print(f"full summary: {Path(cfg.out_dir).resolve() / 'summary.json'}")
     return summary
 
 
