@@ -1,0 +1,1 @@
+"""Evaluation: text-motion evaluator and the field's metrics (planned; see the evaluation issue)."""
