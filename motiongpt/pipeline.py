@@ -152,7 +152,7 @@ def _stage_vq(cfg: DemoConfig, root: Path, vq_dir: Path) -> dict:
     return {"cached": cached, "eval": metrics, "encode": encode}
 
 
-def _stage_render(cfg: DemoConfig, root: Path, out: Path, vq_dir: Path) -> list[str]:
+def _stage_render(cfg: DemoConfig, root: Path, out: Path, vq_dir: Path, vq_changed: bool) -> list[str]:
     import numpy as np
 
     from motiongpt.data.humanml3d import parse_caption_line, read_split
@@ -172,7 +172,7 @@ def _stage_render(cfg: DemoConfig, root: Path, out: Path, vq_dir: Path) -> list[
         written.append(str(gif.resolve()))
         # The same clip through the tokenizer: features -> codes -> features -> joints.
         recon = out / f"{clip_id}_vq.gif"
-        if not recon.is_file():
+        if vq_changed or not recon.is_file():  # a retrained tokenizer makes old reconstructions stale
             codes = np.load(root / "VQVAE" / f"{clip_id}.npy")
             render_motion(vq.codes_to_joints(codes), recon, title=f"VQ-VAE ({len(codes)} tokens): {caption}")
         written.append(str(recon.resolve()))
@@ -343,7 +343,7 @@ def run_demo(cfg: DemoConfig) -> dict:
     stages["vqvae"] = round(time.perf_counter() - t0, 2)
 
     t0 = time.perf_counter()
-    gifs = _stage_render(cfg, dataset, out / "gifs", vq_dir)
+    gifs = _stage_render(cfg, dataset, out / "gifs", vq_dir, vq_changed=not vq_info["cached"])
     stages["render"] = round(time.perf_counter() - t0, 2)
 
     if cfg.torch_threads > 0:
