@@ -50,7 +50,7 @@ from motiongpt.llm.tokens import MotionTokenFormat, save_motion_format
 from motiongpt.utils.atomic import atomic_directory
 
 __all__ = ["InstructionDataConfig", "generate_instruction_dataset", "write_records", "read_records",
-           "normalize_permissions", "GENERATOR_NAME"]
+           "GENERATOR_NAME"]
 
 log = logging.getLogger(__name__)
 
@@ -233,19 +233,6 @@ def _check_out_dir(out: Path) -> None:
             f"out_dir {out} is not empty and not (only) an earlier output of this builder "
             f"(found {sorted(entries)[:8]}); it would be replaced as a whole: choose another folder"
         )
-
-
-def normalize_permissions(folder: Path) -> None:
-    """Give ``folder`` and everything in it the modes a plain ``mkdir`` / ``open`` would (umask).
-
-    ``atomic_directory`` / ``atomic_write_text`` build through ``mkdtemp`` / ``mkstemp``, which
-    create 0700 folders and 0600 files: a dataset shared with other users (or a container running
-    under another uid) would be unreadable.
-    """
-    umask = os.umask(0)
-    os.umask(umask)
-    for path in [folder, *folder.rglob("*")]:
-        os.chmod(path, (0o777 if path.is_dir() else 0o666) & ~umask)
 
 
 # --------------------------------------------------------------------------------------------
@@ -452,7 +439,6 @@ def generate_instruction_dataset(cfg: InstructionDataConfig) -> dict[str, Any]:
         save_motion_format(fmt, tmp)
         report["seconds"] = round(time.time() - t0, 3)
         (tmp / "meta.json").write_text(json.dumps(report, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
-        normalize_permissions(tmp)
     for note in notes:
         log.warning("%s", note)
     return report

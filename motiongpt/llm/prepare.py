@@ -42,7 +42,7 @@ import numpy as np
 import yaml
 
 from motiongpt.config import config_to_dict, save_config
-from motiongpt.llm.dataset_builder import normalize_permissions, read_records
+from motiongpt.llm.dataset_builder import read_records
 from motiongpt.llm.tasks import MOTION_OUTPUT_TASKS, task_of_instruction
 from motiongpt.llm.templates import (
     DEFAULT_INSTRUCTIONS_PATH,
@@ -501,7 +501,6 @@ def prepare_dataset(cfg: PrepareConfig, *, force: bool = False) -> Path:
         save_config(resolved, tmp / "prepare_config.yaml")
         stats["seconds"] = round(time.time() - t0, 3)
         (tmp / "stats.json").write_text(json.dumps(stats, indent=1) + "\n", encoding="utf-8")
-        normalize_permissions(tmp)
     return out
 
 
