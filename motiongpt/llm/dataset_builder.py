@@ -48,6 +48,7 @@ from motiongpt.llm.tasks import MotionItem, TaskConfig, build_item_records, swap
 from motiongpt.llm.templates import load_instructions
 from motiongpt.llm.tokens import MotionTokenFormat, save_motion_format
 from motiongpt.utils.atomic import atomic_directory
+from motiongpt.utils.files import read_json
 
 __all__ = ["InstructionDataConfig", "generate_instruction_dataset", "write_records", "read_records",
            "GENERATOR_NAME"]
@@ -252,12 +253,7 @@ def read_records(path: str | os.PathLike) -> list[dict[str, Any]]:
     each have string ``instruction`` and ``output`` (``input`` optional). Errors name the file and
     the record index."""
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"records file not found: {path}")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as e:
-        raise ValueError(f"{path}: not valid JSON: {e}") from e
+    data = read_json(path, "records file")
     if not isinstance(data, list):
         raise ValueError(f"{path}: expected a JSON list of records, got {type(data).__name__}")
     for i, rec in enumerate(data):

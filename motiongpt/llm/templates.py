@@ -11,10 +11,11 @@ No torch / transformers import: the tokenizer is any Hugging Face tokenizer obje
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any, Iterable, Literal, Mapping
+
+from motiongpt.utils.files import read_json
 
 __all__ = [
     "ALPACA_PROMPT_WITH_INPUT",
@@ -189,12 +190,7 @@ def load_instructions(path: str | os.PathLike | None = None, *, require_all: boo
     strings; with ``require_all`` every task of :data:`TASKS` present. Errors name the file.
     """
     path = Path(path) if path is not None else DEFAULT_INSTRUCTIONS_PATH
-    if not path.is_file():
-        raise FileNotFoundError(f"instructions file not found: {path}")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as e:
-        raise ValueError(f"{path}: not valid JSON: {e}") from e
+    data = read_json(path, "instructions file")
     if not isinstance(data, dict) or not isinstance(data.get("tasks"), dict):
         raise ValueError(f"{path}: expected a top-level object with a 'tasks' mapping")
     tasks = data["tasks"]
