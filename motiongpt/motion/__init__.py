@@ -8,6 +8,11 @@ The HumanML3D feature conversions (numpy in, float32 out):
   -> ``[T, J, 3]`` positions.
 * :func:`compute_mean_std`: the published Mean/Std recipe. :func:`mirror_joints`: left/right
   mirror augmentation. :func:`canonicalize_joints`: the positions the features describe.
+
+BVH (:mod:`motiongpt.motion.bvh`): :func:`write_bvh` exports ``[T, 22, 3]`` joints as an
+SMPL-named BVH; :func:`read_bvh` / :func:`bvh_to_joints` / :func:`bvh_to_features` import any
+BVH (SMPL, CMU, Mixamo names or a joint map). :func:`fix_foot_skating`
+(:mod:`motiongpt.motion.foot`) pins feet during detected contacts.
 """
 
 from motiongpt.motion.features import (
@@ -28,6 +33,8 @@ from motiongpt.motion.features import (
 )
 from motiongpt.motion.ik import inverse_kinematics, random_motion, uniform_skeleton
 from motiongpt.motion.stats import compute_mean_std
+from motiongpt.motion.bvh import BVH, BVHError, bvh_to_features, bvh_to_joints, read_bvh, write_bvh
+from motiongpt.motion.foot import detect_foot_contacts, fix_foot_skating
 
 __all__ = [
     "FOOT_CONTACT_THRESHOLD",
@@ -48,4 +55,12 @@ __all__ = [
     "n_joints_from_dim",
     "random_motion",
     "uniform_skeleton",
+    "BVH",
+    "BVHError",
+    "bvh_to_features",
+    "bvh_to_joints",
+    "read_bvh",
+    "write_bvh",
+    "detect_foot_contacts",
+    "fix_foot_skating",
 ]
