@@ -1,5 +1,7 @@
 """Skeleton rendering of joint sequences to animated GIF / MP4 and to PNG frame strips.
 
+Several motions can share one animation side by side (:func:`render_motions`).
+
 Joints are ``(T, J, 3)`` global positions in metres with y up (HumanML3D: J = 22, KIT-ML: J = 21).
 Everything uses ``matplotlib.figure.Figure`` with the Agg canvas directly, so no pyplot global state
 or GUI backend is touched (safe in tests, threads and headless servers).
@@ -11,11 +13,6 @@ the ground window and a frame counter, then redraws the Agg canvas.
 from __future__ import annotations
 
 import math
-import os
-import shutil
-import subprocess
-import tempfile
-import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator, Sequence
@@ -29,6 +26,8 @@ from mpl_toolkits.mplot3d.art3d import Line3DCollection, Poly3DCollection
 from PIL import Image
 
 from motiongpt.motion.skeleton import KINEMATIC_CHAIN, KIT_KINEMATIC_CHAIN
+from motiongpt.viz.text import font_family, wrap_text
+from motiongpt.viz.video import require_ffmpeg, save_gif, save_mp4, write_atomic
 
 __all__ = [
     "Chains",
@@ -39,8 +38,12 @@ __all__ = [
     "render_motion",
     "render_frames_png",
     "render_to_arrays",
+    "render_motions",
+    "render_motions_to_arrays",
     "MotionFile",
     "find_motions",
+    "load_features_file",
+    "load_motion_file",
     "render_directory",
 ]
 
@@ -224,13 +227,31 @@ class _Scene:
             self.head.set_data_3d([head[0]], [head[1]], [head[2]])
 
 
-def _fit_axes(ax, rect: tuple[float, float, float, float], view: _View, pts: np.ndarray) -> None:
+def _relative_content(pts: np.ndarray, view: _View) -> np.ndarray:
+    """``(T*J, 3)`` poses relative to each frame's view window: x, y minus the window centre, z
+    minus the floor (what :func:`_fit_axes` must keep inside the panel)."""
+    rel = pts - np.concatenate([view.centers, np.full((len(view.centers), 1), view.floor)], axis=1)[:, None, :]
+    return rel.reshape(-1, 3)
+
+
+def _share_views(views: Sequence[_View]) -> list[_View]:
+    """Give every panel the same window size and height, so side-by-side panels share one metric
+    scale (a generated motion that is too small or travels too little is visibly so)."""
+    half = np.max([v.half for v in views], axis=0)
+    height = max(v.top - v.floor for v in views)
+    step = next(s for s in (0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 1e9) if 2 * float(half.max()) / s <= 16)
+    return [_View(centers=v.centers, half=half, floor=v.floor, top=v.floor + height, grid_step=step) for v in views]
+
+
+def _fit_axes(ax, rect: tuple[float, float, float, float], view: _View, rel: np.ndarray) -> None:
     """Move/scale a 3D axes so the projected content (ground square and every pose) fills ``rect``.
 
-    Matplotlib sizes 3D axes for the whole box at any camera angle, which leaves wide empty margins
-    (the box top sits at the highest hand of the whole clip). The camera only translates between
-    frames, so fitting once on all poses (in frame-0 view coordinates) keeps every frame inside.
-    Scaling the axes scales the projection linearly, so two passes converge.
+    ``rel`` is ``(N, 3)`` content relative to the window (see :func:`_relative_content`); panels
+    fitted on the same ``rel`` and view size get the same scale. Matplotlib sizes 3D axes for the
+    whole box at any camera angle, which leaves wide empty margins (the box top sits at the highest
+    hand of the whole clip). The camera only translates between frames, so fitting once on all
+    poses (in frame-0 view coordinates) keeps every frame inside. Scaling the axes scales the
+    projection linearly, so two passes converge.
     """
     fig = ax.figure
     (hx, hy), (cx, cy) = view.half, view.centers[0]
@@ -238,9 +259,7 @@ def _fit_axes(ax, rect: tuple[float, float, float, float], view: _View, pts: np.
         [[cx - hx, cy - hy, view.floor], [cx + hx, cy - hy, view.floor],
          [cx + hx, cy + hy, view.floor], [cx - hx, cy + hy, view.floor]]
     )
-    shift = np.zeros((pts.shape[0], 1, 3))
-    shift[:, 0, :2] = view.centers[0] - view.centers  # move each pose into frame 0's window
-    content = np.concatenate([ground, (pts + shift).reshape(-1, 3)])  # (4 + T*J, 3)
+    content = np.concatenate([ground, rel + np.array([cx, cy, view.floor])])  # (4 + N, 3)
     rx, ry, rw, rh = rect
     ax.set_position(rect)
     for _ in range(2):
@@ -258,7 +277,12 @@ def _fit_axes(ax, rect: tuple[float, float, float, float], view: _View, pts: np.
 
 
 def _wrap(title: str | None, width: int) -> str:
-    return "" if not title else textwrap.fill(" ".join(title.split()), width=max(width, 10))
+    return wrap_text(title, width)
+
+
+def _text(fig: Figure, x: float, y: float, text: str, **kwargs):
+    """``fig.text`` for captions: no mathtext (``$`` is literal) and fonts that cover any script."""
+    return fig.text(x, y, text, parse_math=False, fontfamily=list(font_family()), **kwargs)
 
 
 def _legend(fig: Figure, chains: tuple[tuple[int, ...], ...]) -> None:
@@ -299,9 +323,9 @@ def render_to_arrays(
     top = 1.0 - 0.055 * n_title
     ax = fig.add_axes((0.0, 0.0, 1.0, top), projection="3d")
     scene = _Scene(ax, pts, chains, view, elev=elev, azim=azim, linewidth=linewidth, trajectory=trajectory)
-    _fit_axes(ax, (0.02, 0.02, 0.96, top - 0.03), view, pts)
+    _fit_axes(ax, (0.02, 0.02, 0.96, top - 0.03), view, _relative_content(pts, view))
     if wrapped:
-        fig.text(0.5, 0.985, wrapped, ha="center", va="top", fontsize=8)
+        _text(fig, 0.5, 0.985, wrapped, ha="center", va="top", fontsize=8)
     if legend:
         _legend(fig, chains)
     # The counter also makes every frame differ, so GIF encoders never merge identical frames and
@@ -315,74 +339,12 @@ def render_to_arrays(
         yield _canvas_rgb(canvas)
 
 
-def _atomic_target(out_path: Path) -> Path:
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out_path.parent, prefix=f".{out_path.name}.", suffix=".tmp")
-    os.close(fd)
-    return Path(tmp)
-
-
-def _write_atomic(out_path: Path, write: Callable[[Path], None]) -> Path:
-    """Write via a temp file in the same folder, then ``os.replace``: readers never see half a file."""
-    tmp = _atomic_target(out_path)
-    try:
-        write(tmp)
-        # mkstemp creates the file 0600; give the result the usual permissions of a new file (or
-        # keep those of the file it replaces).
-        os.chmod(tmp, out_path.stat().st_mode & 0o777 if out_path.exists() else 0o644)
-        os.replace(tmp, out_path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    return out_path
-
-
-def _save_gif(frames: Iterator[np.ndarray], path: Path, fps: float) -> None:
-    first = next(frames)
-    images = [Image.fromarray(first)]
-    images.extend(Image.fromarray(f) for f in frames)
-    # One shared palette, built from the first, middle and last frames side by side, keeps colours
-    # stable across frames (no flicker) and lets the encoder store only changed regions.
-    probe = [images[0], images[len(images) // 2], images[-1]]
-    strip = Image.new("RGB", (sum(im.width for im in probe), images[0].height))
-    x = 0
-    for im in probe:
-        strip.paste(im, (x, 0))
-        x += im.width
-    palette = strip.quantize(colors=128, method=Image.Quantize.MEDIANCUT)
-    pal_frames = [im.quantize(palette=palette, dither=Image.Dither.NONE) for im in images]
-    duration = max(int(round(1000.0 / fps)), 10)  # GIF delays are in 1/100 s
-    pal_frames[0].save(
-        path, format="GIF", save_all=True, append_images=pal_frames[1:], duration=duration, loop=0, optimize=False,
-    )
-
-
-def _ffmpeg() -> str:
-    exe = shutil.which("ffmpeg")
-    if exe is None:
-        raise RuntimeError("writing .mp4 needs ffmpeg on PATH, and it was not found; write a .gif instead")
-    return exe
-
-
-def _save_mp4(frames: Iterator[np.ndarray], path: Path, fps: float, exe: str) -> None:
-    first = next(frames)
-    h, w = first.shape[:2]
-    cmd = [
-        exe, "-y", "-loglevel", "error", "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{w}x{h}", "-r", f"{fps}",
-        "-i", "-", "-vf", "pad=ceil(iw/2)*2:ceil(ih/2)*2", "-c:v", "libx264", "-pix_fmt", "yuv420p", "-f", "mp4",
-        str(path),
-    ]
-    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stderr=subprocess.PIPE)
-    try:
-        proc.stdin.write(first.tobytes())
-        for f in frames:
-            proc.stdin.write(f.tobytes())
-    finally:
-        proc.stdin.close()
-        err = proc.stderr.read().decode(errors="replace")
-        proc.wait()
-    if proc.returncode != 0:
-        raise RuntimeError(f"ffmpeg failed writing {path} (exit {proc.returncode}): {err.strip()}")
+# The writers live in motiongpt.viz.video (shared with the capsule-body renderer); these module
+# names stay so render_motion's steps can be swapped out in tests.
+_write_atomic = write_atomic
+_save_gif = save_gif
+_save_mp4 = save_mp4
+_ffmpeg = require_ffmpeg
 
 
 def render_motion(
@@ -401,7 +363,7 @@ def render_motion(
     frame_counter: bool = True,
     legend: bool = True,
 ) -> Path:
-    """Render a joint sequence to an animated ``.gif`` (or ``.mp4`` with ffmpeg).
+    """Render a joint sequence to an animated ``.gif`` (or ``.mp4`` with ffmpeg, see :func:`ffmpeg_available`).
 
     Args:
         joints: ``(T, J, 3)`` positions, metres, y up (J = 22 HumanML3D or 21 KIT-ML, else ``chains``).
@@ -423,7 +385,8 @@ def render_motion(
 
     Raises:
         ValueError: bad joint shapes (the message names the shape) or ``fps <= 0``.
-        RuntimeError: ``.mp4`` requested and ffmpeg is not on PATH (checked before rendering).
+        RuntimeError: ``.mp4`` requested and no ffmpeg (on PATH or from imageio-ffmpeg) was found
+            (checked before rendering).
     """
     out_path = Path(out_path)
     if not fps > 0:
@@ -433,6 +396,168 @@ def render_motion(
     frames = render_to_arrays(
         joints, title, chains, size=size, dpi=dpi, elev=elev, azim=azim, follow=follow,
         trajectory=trajectory, frame_counter=frame_counter, legend=legend,
+    )
+    if exe is not None:
+        return _write_atomic(out_path, lambda tmp: _save_mp4(frames, tmp, fps, exe))
+    return _write_atomic(out_path, lambda tmp: _save_gif(frames, tmp, fps))
+
+
+def _check_motions(
+    motions: Sequence[np.ndarray] | np.ndarray,
+    titles: Sequence[str | None] | None,
+    chains: Chains | None,
+) -> tuple[list[tuple[np.ndarray, tuple[tuple[int, ...], ...]]], list[str | None]]:
+    """Validate the inputs of :func:`render_motions`; errors name ``motions[i]`` / ``titles``."""
+    if isinstance(motions, np.ndarray) and motions.ndim != 4:
+        raise ValueError(
+            f"motions must be a list of (T, J, 3) arrays (or one (N, T, J, 3) array), got one array of shape "
+            f"{motions.shape}; wrap a single motion in a list or use render_motion"
+        )
+    motions = list(motions)
+    if not motions:
+        raise ValueError("motions is empty: give at least one (T, J, 3) array")
+    checked = []
+    for i, m in enumerate(motions):
+        try:
+            checked.append(validate_joints(m, chains))
+        except ValueError as exc:
+            raise ValueError(f"motions[{i}]: {exc}") from None
+    if titles is None:
+        titles = [None] * len(checked)
+    elif isinstance(titles, str):
+        raise ValueError(f"titles must be a list with one caption per motion, got the string {titles!r}")
+    else:
+        titles = list(titles)
+        if len(titles) != len(checked):
+            raise ValueError(f"titles has {len(titles)} entries for {len(checked)} motions; give one per motion")
+    return checked, titles
+
+
+def render_motions_to_arrays(
+    motions: Sequence[np.ndarray] | np.ndarray,
+    titles: Sequence[str | None] | None = None,
+    chains: Chains | None = None,
+    *,
+    title: str | None = None,
+    panel_size: float = 3.2,
+    dpi: int = 80,
+    elev: float = 20.0,
+    azim: float = -60.0,
+    follow: bool | None = None,
+    same_scale: bool = True,
+    trajectory: bool = True,
+    frame_counter: bool = True,
+    legend: bool = True,
+    linewidth: float = 2.5,
+) -> Iterator[np.ndarray]:
+    """Yield ``(H, W, 3)`` uint8 frames with one skeleton panel per motion, side by side.
+
+    The animation lasts as long as the longest motion; shorter ones hold their last frame (their
+    counter then reads ``T/T (held)``). Panels are ``panel_size * dpi`` pixels wide each (the
+    image is ``len(motions)`` times that). See :func:`render_motions` for the arguments.
+    """
+    checked, titles = _check_motions(motions, titles, chains)
+    n = len(checked)
+    pts_list = [_to_plot(arr) for arr, _ in checked]
+    views = [_make_view(p, follow) for p in pts_list]
+    rels = [_relative_content(p, v) for p, v in zip(pts_list, views)]
+    if same_scale:
+        # Same window size and the same content to fit -> every panel gets the same scale.
+        views = _share_views(views)
+        union = np.concatenate(rels)
+        rels = [union] * n
+    col = int(panel_size * 11)
+    wrapped = [_wrap(t, col) for t in titles]
+    n_lines = max((w.count("\n") + 1 if w else 0) for w in wrapped)
+    sup = _wrap(title, int(panel_size * n * 11))
+    n_sup = sup.count("\n") + 1 if sup else 0
+    # Vertical layout in inches: overall title, panel captions, the panels, a strip for counters.
+    sup_h, cap_h, foot_h = 0.17 * n_sup, 0.15 * n_lines, 0.2 if frame_counter else 0.05
+    fig_w, fig_h = panel_size * n, panel_size + sup_h + cap_h + foot_h
+    fig = Figure(figsize=(fig_w, fig_h), dpi=dpi)
+    canvas = FigureCanvasAgg(fig)
+    panel_bottom, panel_top = foot_h / fig_h, (foot_h + panel_size) / fig_h
+    scenes, counters = [], []
+    for i, ((arr, ch), pts, view) in enumerate(zip(checked, pts_list, views)):
+        ax = fig.add_axes((i / n, panel_bottom, 1.0 / n, panel_top - panel_bottom), projection="3d")
+        scene = _Scene(ax, pts, ch, view, elev=elev, azim=azim, linewidth=linewidth, trajectory=trajectory)
+        _fit_axes(ax, ((i + 0.03) / n, panel_bottom + 0.02 / fig_h, 0.94 / n, panel_top - panel_bottom - 0.04 / fig_h), view, rels[i])
+        scenes.append(scene)
+        if wrapped[i]:
+            _text(fig, (i + 0.5) / n, 1.0 - (sup_h + 0.03) / fig_h, wrapped[i], ha="center", va="top", fontsize=8)
+        if frame_counter:
+            counters.append(fig.text((i + 0.5) / n, 0.04 / fig_h, "", ha="center", va="bottom", fontsize=7, color="#555555"))
+        if i:
+            # A thin divider between panels.
+            fig.add_artist(Line2D([i / n, i / n], [0.02, 0.98], transform=fig.transFigure, color="#cccccc", lw=0.8))
+    if sup:
+        _text(fig, 0.5, 1.0 - 0.03 / fig_h, sup, ha="center", va="top", fontsize=9)
+    if legend:
+        _legend(fig, checked[0][1])
+    lengths = [arr.shape[0] for arr, _ in checked]
+    total = max(lengths)
+    for t in range(total):
+        for k, (scene, length) in enumerate(zip(scenes, lengths)):
+            scene.update(min(t, length - 1))  # a shorter motion holds its last frame
+            if counters:
+                counters[k].set_text(f"{min(t + 1, length)}/{length}" + (" (held)" if t >= length else ""))
+        yield _canvas_rgb(canvas)
+
+
+def render_motions(
+    motions: Sequence[np.ndarray] | np.ndarray,
+    out_path: str | Path,
+    titles: Sequence[str | None] | None = None,
+    fps: float = 20.0,
+    chains: Chains | None = None,
+    *,
+    title: str | None = None,
+    panel_size: float = 3.2,
+    dpi: int = 80,
+    elev: float = 20.0,
+    azim: float = -60.0,
+    follow: bool | None = None,
+    same_scale: bool = True,
+    trajectory: bool = True,
+    frame_counter: bool = True,
+    legend: bool = True,
+) -> Path:
+    """Render several motions side by side into one animated ``.gif`` / ``.mp4`` (e.g. generated
+    vs ground truth).
+
+    Args:
+        motions: list of ``(T_i, J_i, 3)`` joint arrays (metres, y up; lengths and skeletons may
+            differ), or one ``(N, T, J, 3)`` array. Shorter motions hold their last frame.
+        out_path: output file; ``.mp4`` through ffmpeg (see :func:`ffmpeg_available`), anything
+            else GIF. Written atomically.
+        titles: one caption per panel (None entries for none); long captions are wrapped, any
+            Unicode is fine.
+        fps: playback frame rate.
+        chains: kinematic chains for every motion; default from each motion's J.
+        title: an overall caption above the panels.
+        panel_size, dpi: panel size in inches and resolution; each panel is ``panel_size * dpi``
+            pixels wide.
+        elev, azim, follow, trajectory, frame_counter, legend: as in :func:`render_motion`; the
+            counters are per panel.
+        same_scale: give every panel the same window size and scale (default), so sizes and
+            distances compare across panels; False fits each panel to its own motion.
+
+    Returns:
+        ``out_path`` as a Path.
+
+    Raises:
+        ValueError: no motions, a bad motion (the message names ``motions[i]`` and its shape),
+            a titles list of the wrong length, or ``fps <= 0``.
+        RuntimeError: ``.mp4`` and no ffmpeg (checked before rendering).
+    """
+    out_path = Path(out_path)
+    if not fps > 0:
+        raise ValueError(f"fps must be positive, got {fps}")
+    _check_motions(motions, titles, chains)  # fail before creating any file
+    exe = _ffmpeg() if out_path.suffix.lower() == ".mp4" else None
+    frames = render_motions_to_arrays(
+        motions, titles, chains, title=title, panel_size=panel_size, dpi=dpi, elev=elev, azim=azim, follow=follow,
+        same_scale=same_scale, trajectory=trajectory, frame_counter=frame_counter, legend=legend,
     )
     if exe is not None:
         return _write_atomic(out_path, lambda tmp: _save_mp4(frames, tmp, fps, exe))
@@ -480,6 +605,7 @@ def render_frames_png(
     frames = [f % n for f in frames]
     pts = _to_plot(arr)
     view = _make_view(pts, follow)
+    rel = _relative_content(pts, view)
     k = len(frames)
     wrapped = _wrap(title, int(panel_size * k * 11))
     n_title = wrapped.count("\n") + 1 if wrapped else 0
@@ -491,11 +617,11 @@ def render_frames_png(
         ax = fig.add_axes((i / k, 0.0, 1.0 / k, top), projection="3d")
         scene = _Scene(ax, pts, chains, view, elev=elev, azim=azim, linewidth=2.5, trajectory=trajectory)
         # Fit first: it sets frame 0's limits, which update() then moves to frame f's window.
-        _fit_axes(ax, ((i + 0.03) / k, 0.1 / fig_h + 0.02, 0.94 / k, top - 0.1 / fig_h - 0.04), view, pts)
+        _fit_axes(ax, ((i + 0.03) / k, 0.1 / fig_h + 0.02, 0.94 / k, top - 0.1 / fig_h - 0.04), view, rel)
         scene.update(f)
         fig.text((i + 0.5) / k, 0.02, f"frame {f}", ha="center", va="bottom", fontsize=7, color="#555555")
     if wrapped:
-        fig.text(0.5, 1.0 - 0.05 / fig_h, wrapped, ha="center", va="top", fontsize=9)
+        _text(fig, 0.5, 1.0 - 0.05 / fig_h, wrapped, ha="center", va="top", fontsize=9)
     _legend(fig, chains)
     rgb = _canvas_rgb(canvas)
     return _write_atomic(Path(out_path), lambda tmp: Image.fromarray(rgb).save(tmp, format="PNG"))
@@ -561,20 +687,72 @@ def find_motions(directory: str | Path, motion_ids: Sequence[str] | None = None,
     return [MotionFile(p.stem, p, _first_caption(text_dir / f"{p.stem}.txt")) for p in paths]
 
 
-def _load_joints(path: Path) -> np.ndarray:
-    arr = np.load(path, allow_pickle=False)
+def load_motion_file(path: str | Path) -> np.ndarray:
+    """Joints ``(T, J, 3)`` from a ``.npy`` file of joints, or of HumanML3D / KIT-ML features
+    (``(T, 263)`` / ``(T, 251)``, converted with the exact features -> joints map).
+
+    Raises:
+        FileNotFoundError: the file is missing.
+        ValueError: the array is neither joints nor features (the message names the file and shape).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"motion file {path} not found")
+    try:
+        arr = np.load(path, allow_pickle=False)
+    except ValueError as exc:  # pickled object arrays, truncated or non-npy files
+        raise ValueError(f"{path}: not a numeric .npy array ({exc})") from None
     if arr.ndim == 2 and arr.shape[1] in (263, 251):
-        # A features file (new_joint_vecs): recover joints with the exact features -> joints map.
-        try:
-            from motiongpt.motion.features import features_to_joints
-        except ImportError as exc:
-            raise ValueError(f"{path} holds features of shape {arr.shape}; converting them needs motiongpt.motion.features ({exc})") from None
-        arr = features_to_joints(arr)
+        from motiongpt.motion.features import features_to_joints
+
+        arr = features_to_joints(arr, name=str(path))
     try:
         validate_joints(arr)
     except ValueError as exc:
         raise ValueError(f"{path}: {exc}") from None
     return arr
+
+
+_load_joints = load_motion_file
+
+
+def load_features_file(
+    path: str | Path, mean: str | Path | None = None, std: str | Path | None = None
+) -> np.ndarray:
+    """Joints ``(T, J, 3)`` from a ``(T, 263)`` (HumanML3D) or ``(T, 251)`` (KIT-ML) features file.
+
+    With ``mean`` and ``std`` (``Mean.npy`` / ``Std.npy`` files) the features are first
+    de-normalized (``x * std + mean``), for features saved in the normalized space a model works in.
+
+    Raises:
+        FileNotFoundError: a file is missing.
+        ValueError: wrong shapes, non-finite values, or only one of ``mean`` / ``std`` (the message
+            names the file).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"features file {path} not found")
+    if (mean is None) != (std is None):
+        raise ValueError("give both mean and std (Mean.npy and Std.npy) or neither")
+    try:
+        feats = np.load(path, allow_pickle=False)
+    except ValueError as exc:
+        raise ValueError(f"{path}: not a numeric .npy array ({exc})") from None
+    if feats.ndim != 2 or feats.shape[1] not in (263, 251):
+        raise ValueError(f"{path}: features must have shape (T, 263) or (T, 251), got {feats.shape}")
+    if mean is not None:
+        stats = []
+        for p in (Path(mean), Path(std)):
+            if not p.is_file():
+                raise FileNotFoundError(f"normalization file {p} not found")
+            a = np.load(p, allow_pickle=False)
+            if a.shape != (feats.shape[1],):
+                raise ValueError(f"{p}: shape {a.shape} does not match features of shape {feats.shape} from {path}")
+            stats.append(a)
+        feats = feats * stats[1] + stats[0]
+    from motiongpt.motion.features import features_to_joints
+
+    return features_to_joints(feats, name=str(path))
 
 
 def render_directory(

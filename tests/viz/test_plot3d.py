@@ -8,55 +8,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image, ImageSequence
+from PIL import Image
 
-from motiongpt.motion.skeleton import KINEMATIC_CHAIN, KIT_KINEMATIC_CHAIN, TARGET_OFFSETS, parents_from_chains
+from motiongpt.motion.skeleton import KINEMATIC_CHAIN, KIT_KINEMATIC_CHAIN
 from motiongpt.viz import find_motions, render_frames_png, render_motion, validate_joints
-from motiongpt.viz import plot3d
+from motiongpt.viz import ffmpeg_available, plot3d, video
 from motiongpt.viz.plot3d import SIDE_COLORS, render_to_arrays
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-
-
-def rest_pose(offsets: np.ndarray, chains) -> np.ndarray:
-    """(J, 3) rest pose from per-joint offsets, feet on the floor (y = 0)."""
-    parents = parents_from_chains(chains)
-    pose = np.zeros((len(parents), 3))
-    for j in range(1, len(parents)):  # parents come before children in both skeletons' numbering
-        pose[j] = pose[parents[j]] + offsets[j]
-    pose[:, 1] -= pose[:, 1].min()
-    return pose
-
-
-def walking(pose: np.ndarray, n: int, step: float = 0.05) -> np.ndarray:
-    """(n, J, 3): the pose sliding forward along +z with a little bounce."""
-    t = np.arange(n)[:, None]
-    shift = np.concatenate([np.zeros_like(t, float), 0.03 * np.abs(np.sin(t / 3.0)), step * t], axis=1)
-    return (pose[None] + shift[:, None, :]).astype(np.float32)
-
-
-SMPL_REST = rest_pose(TARGET_OFFSETS, KINEMATIC_CHAIN)
-
-# KIT-ML rest pose: spine 0-1-2-3-4 up, right arm 5-7 and right leg 11-15 on -x, left on +x,
-# feet pointing +z (the same facing as HumanML3D).
-_KIT_OFFSETS = np.array(
-    [[0, 0, 0], [0, .12, 0], [0, .12, 0], [0, .15, 0], [0, .15, 0],
-     [-.18, .02, 0], [0, -.28, 0], [0, -.25, 0], [.18, .02, 0], [0, -.28, 0], [0, -.25, 0],
-     [-.1, -.05, 0], [0, -.42, 0], [0, -.41, 0], [0, -.06, .1], [0, 0, .08],
-     [.1, -.05, 0], [0, -.42, 0], [0, -.41, 0], [0, -.06, .1], [0, 0, .08]]
-)
-KIT_REST = rest_pose(_KIT_OFFSETS, KIT_KINEMATIC_CHAIN)
-
-
-def gif_frames(path: Path) -> list[np.ndarray]:
-    with Image.open(path) as im:
-        assert im.format == "GIF"
-        return [np.asarray(f.convert("RGB")) for f in ImageSequence.Iterator(im)]
-
-
-def colour_mask(rgb: np.ndarray, hex_colour: str, tol: int = 40) -> np.ndarray:
-    target = np.array([int(hex_colour[i : i + 2], 16) for i in (1, 3, 5)])
-    return (np.abs(rgb.astype(int) - target).sum(-1) < tol)
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from viz_testlib import KIT_REST, REPO_ROOT, SMPL_REST, colour_mask, gif_frames, walking  # noqa: E402
 
 
 def test_render_real_clip_gif(hml_dir: Path, tmp_path: Path) -> None:
@@ -171,15 +131,18 @@ def test_render_frames_png_strip(tmp_path: Path) -> None:
 
 
 def test_mp4_without_ffmpeg_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(plot3d.shutil, "which", lambda name: None)
-    with pytest.raises(RuntimeError, match="ffmpeg"):
+    # Neither a system ffmpeg nor the imageio-ffmpeg binary.
+    monkeypatch.setattr(video.shutil, "which", lambda name: None)
+    monkeypatch.setattr(video, "_bundled_ffmpeg", lambda: None)
+    assert not ffmpeg_available()
+    with pytest.raises(RuntimeError, match="ffmpeg.*imageio-ffmpeg"):
         render_motion(walking(SMPL_REST, 3), tmp_path / "m.mp4")
     assert not any(tmp_path.iterdir())
 
 
 def test_write_is_atomic_replace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     calls = []
-    real_replace = plot3d.os.replace
+    real_replace = video.os.replace
 
     def spy(src, dst):
         # The finished file is complete before it takes the final name.
@@ -187,7 +150,7 @@ def test_write_is_atomic_replace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
             calls.append((Path(src), Path(dst), im.n_frames))
         real_replace(src, dst)
 
-    monkeypatch.setattr(plot3d.os, "replace", spy)
+    monkeypatch.setattr(video.os, "replace", spy)
     out = render_motion(walking(SMPL_REST, 3), tmp_path / "a.gif")
     assert len(calls) == 1
     src, dst, n = calls[0]
