@@ -269,11 +269,19 @@ def _test_captions(root: Path, n: int) -> list[tuple[str, str]]:
 
 def _generate_samples(cfg: DemoConfig, root: Path, model_dir: Path, vq_dir: Path, out_dir: Path,
                       max_tokens: int, upstream_cached: bool) -> dict[str, Any]:
-    """Text-to-motion from held-out captions with the final model: the Alpaca prompt it was trained
-    on -> HF ``generate`` -> ``text_to_codes`` -> VQ-VAE decoder -> GIF. A stopgap until a
-    generation tool exists; an unparsable output is counted, never fatal."""
-    request = {"model": str(model_dir.resolve()), "captions": _test_captions(root, cfg.num_samples),
-               "temperature": cfg.sample_temperature, "top_k": cfg.sample_top_k, "seed": cfg.seed}
+    """Text-to-motion from held-out captions with the final model through
+    :class:`motiongpt.generate.MotionGenerator` (constrained decoding: every sample is a well-formed
+    span, the model choosing its length up to the longest training motion), decoded by the VQ-VAE and
+    rendered to ``samples/<name>.gif`` with :func:`motiongpt.generate.save_results` (which also
+    writes the joints, features, tokens and ``results.json``); ``samples.json`` records the request
+    for the cache. A sample that misses a constraint (only possible with constraints off) is
+    counted, never fatal."""
+    import re
+
+    request = {"model": str(model_dir.resolve()), "vq": str(vq_dir.resolve()),
+               "captions": _test_captions(root, cfg.num_samples), "temperature": cfg.sample_temperature,
+               "top_k": cfg.sample_top_k, "seed": cfg.seed, "max_tokens": max_tokens,
+               "generator": "motiongpt.generate, constrained"}
     record_path = out_dir / "samples.json"
     if upstream_cached and record_path.is_file():
         saved = json.loads(record_path.read_text(encoding="utf-8"))
@@ -282,44 +290,21 @@ def _generate_samples(cfg: DemoConfig, root: Path, model_dir: Path, vq_dir: Path
             log.info("generate: reusing %s", out_dir)
             return {"cached": True, **saved}
 
-    import torch
+    from motiongpt.generate import GenerationRequest, MotionGenerator, SamplingConfig, save_results
 
-    from motiongpt.llm.checkpoint import load_finetuned
-    from motiongpt.llm.templates import build_prompt, encode_prompt, load_instructions
-    from motiongpt.llm.tokens import text_to_codes
-    from motiongpt.viz import render_motion
-    from motiongpt.vq.model import VQVAE
-
-    model, tok, fmt, info = load_finetuned(model_dir)
-    template = info["resolved"].get("template") or "alpaca"
-    vq = VQVAE.from_pretrained(vq_dir)
-    instruction = load_instructions()["t2m"][0]  # the canonical t2m instruction string
-    out_dir.mkdir(parents=True, exist_ok=True)
-    # the longest motion in the training records + the two wrapper tokens + eos
-    max_new = max_tokens + 3
-    sample = cfg.sample_temperature > 0
-    torch.manual_seed(cfg.seed)
+    gen = MotionGenerator.from_checkpoint(model_dir, vq_dir=vq_dir, max_motion_tokens=max_tokens)
+    requests = [GenerationRequest("t2m", caption, name=f"sample_{i}_{re.sub(r'[^A-Za-z0-9_.-]', '_', clip_id)}")
+                for i, (clip_id, caption) in enumerate(request["captions"])]
+    sampling = SamplingConfig(temperature=cfg.sample_temperature, top_k=cfg.sample_top_k, seed=cfg.seed)
+    results = gen.generate(requests, sampling)
+    save_results(results, out_dir, render=True, bvh=False, mp4=False, overwrite=True,
+                 meta={"checkpoint": gen.source, "vq_dir": gen.vq_dir, "sampling": dataclasses.asdict(sampling)})
     samples: list[dict[str, Any]] = []
-    for i, (clip_id, caption) in enumerate(request["captions"]):
-        prompt = build_prompt({"instruction": instruction, "input": caption}, template, tok)
-        ids = torch.tensor([encode_prompt(tok, prompt, template)])
-        with torch.no_grad():
-            gen = model.generate(
-                input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=max_new, do_sample=sample,
-                temperature=cfg.sample_temperature if sample else None, top_k=cfg.sample_top_k if sample else None,
-                top_p=None, eos_token_id=tok.eos_token_id,
-                pad_token_id=tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id,
-            )
-        text = tok.decode(gen[0, ids.shape[1]:], skip_special_tokens=True)
-        parsed = text_to_codes(text, fmt)
-        entry: dict[str, Any] = {"clip": clip_id, "caption": caption, "n_tokens": len(parsed.codes),
-                                 "parsed": parsed.ok, "problems": parsed.problems[:3], "text": text, "gif": None}
-        if parsed.codes:  # a salvaged partial span is still worth a look
-            gif = out_dir / f"sample_{i}_{clip_id}.gif"
-            render_motion(vq.codes_to_joints(parsed.codes), gif,
-                          title=f"LLM ({len(parsed.codes)} tokens): {caption}")
-            entry["gif"] = str(gif.resolve())
-        samples.append(entry)
+    for (clip_id, caption), r in zip(request["captions"], results):
+        gif = out_dir / f"{r.name}.gif"
+        samples.append({"clip": clip_id, "caption": caption, "n_tokens": len(r.codes or []), "parsed": r.ok,
+                        "problems": r.problems[:3], "text": r.raw_text,
+                        "gif": str(gif.resolve()) if gif.is_file() else None})
     saved = {"request": request, "samples": samples}
     atomic_write_text(record_path, json.dumps(saved, indent=2) + "\n")
     return {"cached": False, **saved}

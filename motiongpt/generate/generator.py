@@ -1,0 +1,589 @@
+"""The generation engine: a fine-tuned checkpoint + its VQ-VAE -> motions (and captions).
+
+:class:`MotionGenerator` rebuilds everything from one run directory (base model, adapter,
+tokenizer, motion token format, prompt template, VQ-VAE with its normalization), batches requests
+with left padding (KV cache, attention masks), decodes with the constraints of
+:mod:`motiongpt.generate.constraints` (or without them, for comparison), and decodes the codes to
+features and joints.
+
+Sampling is seeded per request (:class:`~motiongpt.generate.constraints.SeededSampler`): a sample
+depends on its prompt, its seed and the sampling settings, not on the batch it was drawn in, so any
+sample of a batch can be regenerated alone from its recorded request.
+
+Speed (figures in ``bench/bench_generate.py``): prompts are batched by kind and length; the keys and
+values of the prompts' common prefix (template + instruction, ~60 of ~75 tokens of a t2m prompt)
+are computed once per batch and kept for later calls; a LoRA adapter is merged into the weights at
+load time (unless quantized); the constraint masks are tensor ops over precomputed tables.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Sequence
+
+import numpy as np
+import torch
+
+from motiongpt.generate.constraints import MotionConstraintProcessor, SeededSampler, TokenTables
+from motiongpt.generate.request import (
+    DEFAULT_MAX_MOTION_TOKENS,
+    UNIT_FRAMES,
+    GenerationRequest,
+    GenerationResult,
+    Plan,
+    SamplingConfig,
+    plan_request,
+)
+from motiongpt.llm.tokens import MOTION_END, MOTION_START, MotionTokenFormat, text_to_codes
+
+if TYPE_CHECKING:  # pragma: no cover
+    from transformers import PreTrainedTokenizerBase
+
+    from motiongpt.vq.model import VQVAE
+
+__all__ = ["MotionGenerator", "QUANTIZE_METHODS", "load_motion_array"]
+
+QUANTIZE_METHODS = {"4bit": "qlora", "8bit": "8bit"}
+"""``quantize`` values and the :func:`~motiongpt.llm.model.resolve_precision` method they load with."""
+MIN_SHARED_PREFIX = 8
+"""Shortest common prompt prefix whose keys / values are computed once for a whole batch."""
+
+_VOCAB_TOKEN_RE_TEXT = "<motion_id_"
+
+
+def load_motion_array(x: Any, what: str = "motion") -> np.ndarray:
+    """``x`` as a float array: an array, or a path to ``.npy`` (joints or features) or ``.bvh``
+    (joints, via :func:`motiongpt.motion.bvh.bvh_to_joints`)."""
+    if isinstance(x, (str, os.PathLike)):
+        path = Path(x)
+        if not path.is_file():
+            raise FileNotFoundError(f"{what}: file not found: {path}")
+        suffix = path.suffix.lower()
+        if suffix == ".npy":
+            try:
+                arr = np.load(path, allow_pickle=False)
+            except ValueError as e:
+                raise ValueError(f"{path}: not a plain numeric .npy array ({e})") from e
+        elif suffix == ".bvh":
+            try:
+                from motiongpt.motion.bvh import bvh_to_joints
+            except ImportError as e:
+                raise RuntimeError(f"{path}: BVH import is not available in this checkout ({e})") from e
+            arr = bvh_to_joints(path)
+        else:
+            raise ValueError(f"{path}: expected a .npy (joints (T, 22, 3) or features (T, 263)) or .bvh file")
+        what = str(path)
+    else:
+        arr = x.detach().cpu().numpy() if torch.is_tensor(x) else x
+    arr = np.asarray(arr)
+    if arr.dtype == object or not np.issubdtype(arr.dtype, np.number):
+        raise ValueError(f"{what}: expected a numeric array, got dtype {arr.dtype}")
+    return arr.astype(np.float32, copy=False)
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _instruction_config(resolved: dict[str, Any]) -> dict[str, Any]:
+    """The instruction-data config the run was trained on (``{}`` when it cannot be found)."""
+    data_dir = (resolved.get("prepare_config") or {}).get("data_dir")
+    if not data_dir:
+        return {}
+    meta = _read_json(Path(data_dir) / "meta.json")
+    cfg = (meta or {}).get("config")
+    return cfg if isinstance(cfg, dict) else {}
+
+
+class MotionGenerator:
+    """Generate motions (and captions) with a fine-tuned LLM and its VQ-VAE.
+
+    Build with :meth:`from_checkpoint`; the constructor takes already loaded parts (tests, apps).
+    Not thread-safe (it keeps the cache of the last shared prompt prefix): serve one
+    :meth:`generate` call at a time (a lock in a web app).
+    """
+
+    def __init__(
+        self,
+        model: Any,
+        tokenizer: "PreTrainedTokenizerBase",
+        fmt: MotionTokenFormat,
+        vq: "VQVAE",
+        *,
+        template: str = "alpaca",
+        device: str | torch.device = "cpu",
+        wrap_output: bool | None = None,
+        max_motion_tokens: int = DEFAULT_MAX_MOTION_TOKENS,
+        source: str | None = None,
+        vq_dir: str | None = None,
+    ) -> None:
+        from motiongpt.llm.templates import load_instructions, resolve_template
+        from motiongpt.llm.tasks import output_is_wrapped
+
+        if vq.nb_code != fmt.nb_code:
+            raise ValueError(f"the VQ-VAE has {vq.nb_code} codes but the checkpoint's motion format {fmt.nb_code}: "
+                             "pass the VQ-VAE the model was trained with (vq_dir)")
+        if vq.downsample != UNIT_FRAMES:
+            raise ValueError(f"the VQ-VAE downsamples by {vq.downsample}, expected {UNIT_FRAMES} frames per code")
+        self.model = model
+        self.tokenizer = tokenizer
+        self.fmt = fmt
+        self.vq = vq
+        self.device = torch.device(device)
+        self.template = resolve_template(template, tokenizer)
+        self.wrapped = output_is_wrapped(fmt, wrap_output)
+        self.max_motion_tokens = int(max_motion_tokens)
+        self.source = source
+        self.vq_dir = vq_dir
+        self.instructions = load_instructions()
+        vocab_size = int(model.get_output_embeddings().weight.shape[0])
+        self.tables = TokenTables.build(tokenizer, fmt, wrapped=self.wrapped, vocab_size=vocab_size,
+                                        device=self.device)
+        self.max_positions = int(getattr(model.config, "max_position_embeddings", 0) or 0) or None
+        pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+        self.pad_id = int(pad)
+        self.share_prefix = True
+        """Compute the keys / values of the prompts' common prefix once per batch (and reuse them)."""
+        self._kept_prefix: tuple[list[int], Any] | None = None
+        self._last_prompt: list[int] | None = None
+
+    # ---- loading -----------------------------------------------------------------------------
+
+    @classmethod
+    def from_checkpoint(
+        cls,
+        lora_path: str | os.PathLike | None,
+        *,
+        device: str = "cpu",
+        dtype: str = "auto",
+        quantize: str | None = None,
+        merged: str | os.PathLike | None = None,
+        vq_dir: str | os.PathLike | None = None,
+        template: str | None = None,
+        max_motion_tokens: int | None = None,
+        merge_lora: bool = True,
+    ) -> "MotionGenerator":
+        """Rebuild a generator from a fine-tuning output directory.
+
+        ``lora_path``: a run or checkpoint directory of ``finetune_motion.py`` (adapter or full):
+        the base model, adapter, tokenizer, motion format, template and VQ-VAE directory all come
+        from it. ``merged``: a merged / plain model directory (``scripts/export_merged.py`` output,
+        or any causal LM directory holding the motion tokens) loaded instead of the adapter run;
+        its own ``run_config.yaml`` / ``motion_format.json`` are used, else those of
+        ``lora_path``. ``quantize``: ``4bit`` (NF4) or ``8bit`` (LLM.int8) base weights, through
+        bitsandbytes (``ValueError`` when it is not installed or the device cannot run it).
+        ``vq_dir``: the VQ-VAE (default: the one recorded by the run). ``template``: prompt
+        template (default: the run's, else ``alpaca``). ``max_motion_tokens``: longest motion when
+        the model chooses the length (default: the run's instruction data, else 49). ``merge_lora``:
+        fold an (unquantized) adapter into the base weights for inference (``merge_and_unload``:
+        the same function up to float rounding, one matmul per projection instead of three).
+        """
+        from motiongpt.llm.checkpoint import RUN_CONFIG_FILE, load_finetuned, read_run_config
+        from motiongpt.llm.model import load_base_model
+        from motiongpt.llm.tokens import FORMAT_FILENAME, load_motion_format
+        from motiongpt.vq.model import VQVAE
+
+        if quantize is not None and quantize not in QUANTIZE_METHODS:
+            raise ValueError(f"quantize must be one of {sorted(QUANTIZE_METHODS)} or None, got {quantize!r}")
+        method = QUANTIZE_METHODS.get(quantize) if quantize else None
+        if lora_path is None and merged is None:
+            raise ValueError("pass lora_path (a fine-tuning run directory) or merged (a merged model directory)")
+        meta_dirs = [Path(p) for p in (merged, lora_path) if p is not None]
+        for d in meta_dirs:
+            if not d.is_dir():
+                raise FileNotFoundError(f"checkpoint directory not found: {d}")
+        run_dir = next((d for d in meta_dirs if (d / RUN_CONFIG_FILE).is_file()), None)
+        cfg, resolved = read_run_config(run_dir) if run_dir is not None else (None, {})
+
+        if merged is None:
+            assert lora_path is not None
+            if run_dir is None:
+                raise FileNotFoundError(f"{lora_path} holds no {RUN_CONFIG_FILE}: not a fine-tuning output "
+                                        "(pass a plain model directory as merged=...)")
+            try:
+                model, tok, fmt, info = load_finetuned(lora_path, method=method, dtype=dtype, device=device)
+            except ValueError as e:
+                raise ValueError(f"cannot load {lora_path}" + (f" with quantize={quantize}" if quantize else "")
+                                 + f": {e}") from e
+            if method is not None and not info["adapter"]:
+                # a full model: load_finetuned never quantizes it; reload its weights quantized
+                model, tok = load_base_model(str(lora_path), tok, method=method, dtype=dtype, device=device)
+            elif info["adapter"] and method is None and merge_lora:
+                model = model.merge_and_unload()
+            source = str(Path(lora_path).resolve())
+        else:
+            from transformers import AutoTokenizer
+
+            merged = Path(merged)
+            fmt_dir = next((d for d in meta_dirs if (d / FORMAT_FILENAME).is_file()), None)
+            tok = AutoTokenizer.from_pretrained(str(merged), local_files_only=True)
+            if fmt_dir is not None:
+                fmt = load_motion_format(fmt_dir)
+            else:
+                fmt = _infer_format(tok, vq_dir)
+            try:
+                model, tok = load_base_model(str(merged), tok, method=method or "full", dtype=dtype, device=device)
+            except ValueError as e:
+                raise ValueError(f"cannot load {merged}" + (f" with quantize={quantize}" if quantize else "")
+                                 + f": {e}") from e
+            if model.get_input_embeddings().weight.shape[0] < len(tok):
+                raise ValueError(f"{merged}: the model has fewer embedding rows than its tokenizer has ids "
+                                 "(a base model without the motion tokens; pass the adapter run as lora_path)")
+            source = str(merged.resolve())
+        model.eval()
+
+        vq_path = vq_dir or resolved.get("vq_dir") or (cfg.vq_dir if cfg is not None else "")
+        if not vq_path:
+            raise ValueError("no VQ-VAE: the run does not record vq_dir; pass vq_dir=...")
+        if not Path(vq_path).is_dir():
+            raise FileNotFoundError(f"VQ-VAE directory not found: {vq_path} (recorded by the run; pass vq_dir=...)")
+        vq = VQVAE.from_pretrained(vq_path, device=device)
+
+        icfg = _instruction_config(resolved)
+        max_tokens = max_motion_tokens or icfg.get("max_tokens") or DEFAULT_MAX_MOTION_TOKENS
+        return cls(model, tok, fmt, vq, template=template or resolved.get("template") or "alpaca", device=device,
+                   wrap_output=icfg.get("wrap_output"), max_motion_tokens=int(max_tokens), source=source,
+                   vq_dir=str(Path(vq_path).resolve()))
+
+    # ---- motion in / out ---------------------------------------------------------------------
+
+    def encode_motion(self, x: Any) -> list[int]:
+        """Codes of a motion: ``(T, 22, 3)`` joints, ``(T, 263)`` features, or a ``.npy`` / ``.bvh`` path.
+
+        Joints are turned into HumanML3D features first (``T - 1`` frames); features are cropped
+        to a multiple of 4 frames.
+        """
+        arr = load_motion_array(x)
+        what = str(x) if isinstance(x, (str, os.PathLike)) else "motion"
+        if arr.ndim == 3 and arr.shape[1:] == (self.vq.joints_num, 3):
+            from motiongpt.motion.features import joints_to_features
+
+            if arr.shape[0] < UNIT_FRAMES + 1:
+                raise ValueError(f"{what}: {arr.shape[0]} frames of joints are too short (need >= {UNIT_FRAMES + 1})")
+            feats = joints_to_features(arr, name=what)
+        elif arr.ndim == 2 and arr.shape[1] == self.vq.nfeats:
+            feats = arr
+        else:
+            raise ValueError(f"{what}: expected joints (T, {self.vq.joints_num}, 3) or features (T, {self.vq.nfeats}), "
+                             f"got shape {arr.shape}")
+        feats = self.vq.check_features(feats, what)
+        return [int(c) for c in self.vq.encode(feats)]
+
+    def decode(self, codes: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+        """``(joints (T, 22, 3), features (T, 263))`` of ``codes``, ``T = 4 * len(codes)``."""
+        joints, feats = self._decode_many([list(codes)])[0]
+        return joints, feats
+
+    def _decode_many(self, seqs: list[list[int]]) -> list[tuple[np.ndarray, np.ndarray]]:
+        from motiongpt.motion.features import features_to_joints
+
+        feats = self.vq.decode_batch(seqs)  # each (4N, 263)
+        return [(np.asarray(features_to_joints(f), dtype=np.float32), np.asarray(f, dtype=np.float32))
+                for f in feats]
+
+    # ---- prompts -----------------------------------------------------------------------------
+
+    def plan(self, requests: Sequence[GenerationRequest], sampling: SamplingConfig | None = None) -> list[Plan]:
+        """Validate every request and build its prompt: ``ValueError`` naming the request (index and
+        name) for anything :meth:`generate` would refuse, context length included."""
+        from motiongpt.llm.templates import encode_prompt
+
+        sampling = (sampling or SamplingConfig()).validate()
+        max_motion = sampling.max_motion_tokens or self.max_motion_tokens
+        plans = []
+        for i, req in enumerate(requests):
+            label = getattr(req, "name", None) or getattr(req, "task", "?")
+            try:
+                plan = plan_request(req, i, self.fmt, self.instructions, max_motion_tokens=max_motion,
+                                    max_text_tokens=sampling.max_text_tokens)
+                plan.prompt = self.prompt_text(plan.instruction, plan.input_text)
+                plan.prompt_ids = encode_prompt(self.tokenizer, plan.prompt, self.template)
+                need = len(plan.prompt_ids) + self._budget(plan)
+                if self.max_positions is not None and need > self.max_positions:
+                    raise ValueError(f"prompt ({len(plan.prompt_ids)} tokens) + output ({self._budget(plan)} tokens) "
+                                     f"exceed the model's {self.max_positions} positions")
+            except ValueError as e:
+                raise ValueError(f"request {i} ({label}): {e}") from None
+            plans.append(plan)
+        names = [p.name for p in plans]
+        if len(set(names)) != len(names):
+            dup = sorted({n for n in names if names.count(n) > 1})
+            raise ValueError(f"sample names must be unique, repeated: {dup[:5]}")
+        return plans
+
+    def prompt_text(self, instruction: str, input_text: str) -> str:
+        """The full prompt the model sees (the run's template)."""
+        from motiongpt.llm.templates import build_prompt
+
+        return build_prompt({"instruction": instruction, "input": input_text}, self.template, self.tokenizer)
+
+    def _budget(self, plan: Plan) -> int:
+        spec = plan.spec
+        if spec.kind == "text":
+            return spec.text_budget
+        return self.tables.motion_budget(spec.exact if spec.exact is not None else spec.max_len)
+
+    # ---- generation --------------------------------------------------------------------------
+
+    @torch.no_grad()
+    def generate(
+        self,
+        requests: Sequence[GenerationRequest],
+        sampling: SamplingConfig | None = None,
+        *,
+        batch_size: int = 32,
+        constrained: bool = True,
+        progress: bool = False,
+        fix_foot: bool = False,
+    ) -> list[GenerationResult]:
+        """Generate one result per request, in order.
+
+        Every request is validated before anything runs (``ValueError`` naming the request).
+        ``constrained``: decode under the constraints (well-formed span, exact length, key tokens,
+        clean captions); ``False`` decodes freely and reports what went wrong in each result's
+        ``problems`` (never raising on model output). ``fix_foot``: clean foot skating of the
+        joints with :func:`motiongpt.motion.foot.fix_foot_skating`.
+        """
+        sampling = (sampling or SamplingConfig()).validate()
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+        requests = list(requests)
+        if not requests:
+            return []
+        foot = _foot_fixer() if fix_foot else None
+        plans = self.plan(requests, sampling)
+        names = [p.name for p in plans]
+        seeds = [p.request.seed if p.request.seed is not None else sampling.seed + p.index for p in plans]
+        prompts = [p.prompt for p in plans]
+        ids = [p.prompt_ids for p in plans]
+
+        bar = None
+        if progress:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=len(plans), desc="generate", unit="sample")
+        if constrained:
+            # t2m_keys without a length: the model chooses it first (see motiongpt.generate.request)
+            first = [p.index for p in plans if p.choose_length]
+            if first:
+                lengths = self._run([plans[i].length_pass() for i in first], [ids[i] for i in first],
+                                    [seeds[i] for i in first], sampling, constrained, batch_size, None)
+                for i, (new_ids, _) in zip(first, lengths):
+                    n = len(text_to_codes(self.tokenizer.decode(new_ids, skip_special_tokens=True), self.fmt).codes)
+                    plans[i] = plans[i].with_length(max(n, len(plans[i].spec.ordered_keys)))
+        outputs = self._run(plans, ids, seeds, sampling, constrained, batch_size, bar)
+        if bar is not None:
+            bar.close()
+
+        results = [self._result(plans[i], names[i], seeds[i], prompts[i], *outputs[i], constrained)
+                   for i in range(len(plans))]
+        todo = [r for r in results if r.codes]
+        if todo:
+            for r, (joints, feats) in zip(todo, self._decode_many([r.codes for r in todo])):
+                if foot is not None:
+                    joints = np.asarray(foot(joints), dtype=np.float32)
+                    r.fix_foot = True
+                r.joints, r.features = joints, feats
+        return results
+
+    def _run(self, plans: list[Plan], ids: list[list[int]], seeds: list[int], sampling: SamplingConfig,
+             constrained: bool, batch_size: int, bar: Any) -> list[tuple[list[int], bool]]:
+        """Generate every plan in batches; outputs in the order of ``plans``."""
+        # batch prompts of one kind and similar length together: less padding, similar budgets
+        order = sorted(range(len(plans)), key=lambda i: (plans[i].spec.kind, len(ids[i]), i))
+        outputs: list[Any] = [None] * len(plans)
+        for s in range(0, len(order), batch_size):
+            chunk = order[s: s + batch_size]
+            gen = self._generate_batch([plans[i] for i in chunk], [ids[i] for i in chunk],
+                                       [seeds[i] for i in chunk], sampling, constrained)
+            for i, out in zip(chunk, gen):
+                outputs[i] = out
+            if bar is not None:
+                bar.update(len(chunk))
+        return outputs
+
+    def _generate_batch(self, plans: list[Plan], ids: list[list[int]], seeds: list[int], sampling: SamplingConfig,
+                        constrained: bool) -> list[tuple[list[int], bool]]:
+        """Generated ids (cut after EOS) and whether EOS came, per row."""
+        from transformers import GenerationConfig
+        from transformers.generation.logits_process import (
+            LogitsProcessorList,
+            TemperatureLogitsWarper,
+            TopKLogitsWarper,
+            TopPLogitsWarper,
+        )
+
+        prefix_len, cache = self._prefix_cache(ids) if sampling.num_beams == 1 else (0, None)
+        # layout: [shared prefix | left padding | rest of the prompt]; every prompt ends at the same
+        # column, so generated tokens line up. Position ids follow the attention mask, so a row's
+        # positions are those it would have alone (the padding in the middle is masked out).
+        width = prefix_len + max(len(x) - prefix_len for x in ids)
+        input_ids = torch.full((len(ids), width), self.pad_id, dtype=torch.long)
+        mask = torch.zeros((len(ids), width), dtype=torch.long)
+        for r, row in enumerate(ids):
+            input_ids[r, :prefix_len] = torch.tensor(row[:prefix_len], dtype=torch.long)
+            mask[r, :prefix_len] = 1
+            input_ids[r, width - len(row) + prefix_len:] = torch.tensor(row[prefix_len:], dtype=torch.long)
+            mask[r, width - len(row) + prefix_len:] = 1
+        input_ids, mask = input_ids.to(self.device), mask.to(self.device)
+        extra: dict[str, Any] = {}
+        if cache is not None:
+            cache.batch_repeat_interleave(len(ids))  # (1, ...) -> (B, ...): every row shares the prefix
+            extra["past_key_values"] = cache
+        budget = max(self._budget(p) for p in plans)
+        procs: list[Any] = []
+        if constrained:
+            procs.append(MotionConstraintProcessor(self.tables, [p.spec for p in plans], width,
+                                                   num_beams=sampling.num_beams))
+        if not sampling.greedy:
+            procs.append(TemperatureLogitsWarper(float(sampling.temperature)))
+            if sampling.top_k > 0:
+                procs.append(TopKLogitsWarper(int(sampling.top_k)))
+            if sampling.top_p < 1.0:
+                procs.append(TopPLogitsWarper(float(sampling.top_p)))
+            procs.append(SeededSampler(seeds, self.device, prompt_width=width))
+        eos = self.tokenizer.eos_token_id
+        gen_cfg = GenerationConfig(
+            max_new_tokens=budget, do_sample=False, num_beams=sampling.num_beams, num_return_sequences=1,
+            eos_token_id=eos, pad_token_id=self.pad_id, bos_token_id=self.tokenizer.bos_token_id,
+            # neutral values, so that a model's own generation_config.json cannot slip in penalties
+            repetition_penalty=1.0, no_repeat_ngram_size=0, use_cache=True,
+        )
+        if sampling.num_beams > 1:
+            gen_cfg.length_penalty = 1.0
+            gen_cfg.early_stopping = True
+        out = self.model.generate(input_ids=input_ids, attention_mask=mask, generation_config=gen_cfg,
+                                  logits_processor=LogitsProcessorList(procs), **extra)
+        new = out[:, width:].cpu().tolist()
+        rows = []
+        for row in new:
+            if eos in row:
+                rows.append((row[: row.index(eos) + 1], True))
+            else:
+                rows.append((row, False))
+        return rows
+
+    def _prefix_cache(self, ids: list[list[int]]) -> tuple[int, Any]:
+        """``(P, KV cache of the first P prompt tokens, batch 1)`` shared by every row, or ``(0, None)``.
+
+        Prompts of one task share the template and instruction (~60 of ~75 tokens of a t2m
+        prompt): their keys and values are computed once, not once per row. The shared prefix is
+        the longest common prefix of the rows (of this row and the previous call's first row for a
+        batch of one), at least :data:`MIN_SHARED_PREFIX` tokens and leaving every row at least one
+        token of its own; its cache is kept and reused by later calls with the same prefix.
+        """
+        if not self.share_prefix:
+            return 0, None
+        others = ids[1:] if len(ids) > 1 else ([self._last_prompt] if self._last_prompt else [])
+        self._last_prompt = list(ids[0])
+        limit = min(len(r) for r in ids) - 1
+        kept = self._kept_prefix
+        if kept is not None and len(kept[0]) <= limit and all(r[: len(kept[0])] == kept[0] for r in ids):
+            return len(kept[0]), copy.deepcopy(kept[1])
+        if not others:
+            return 0, None
+        n = 0
+        first = ids[0]
+        while n < limit and all(len(r) > n and r[n] == first[n] for r in others):
+            n += 1
+        if n < MIN_SHARED_PREFIX:
+            return 0, None
+        prefix = torch.tensor([first[:n]], dtype=torch.long, device=self.device)
+        cache = self.model(input_ids=prefix, attention_mask=torch.ones_like(prefix), use_cache=True).past_key_values
+        self._kept_prefix = (list(first[:n]), cache)
+        return n, copy.deepcopy(cache)
+
+    # ---- results -----------------------------------------------------------------------------
+
+    def _result(self, plan: Plan, name: str, seed: int, prompt: str, new_ids: list[int], finished: bool,
+                constrained: bool) -> GenerationResult:
+        import dataclasses
+
+        req = dataclasses.replace(plan.request, seed=seed, name=name, instruction=plan.instruction)
+        raw = self.tokenizer.decode(new_ids, skip_special_tokens=True)
+        problems: list[str] = []
+        if not finished:
+            problems.append(f"no EOS within {len(new_ids)} new tokens (output cut)")
+        res = GenerationResult(request=req, name=name, prompt=prompt, raw_text=raw, codes=None, text=None,
+                               joints=None, features=None, length_frames=None, seed=seed, problems=problems,
+                               task=req.task, constrained=constrained, num_new_tokens=len(new_ids))
+        spec = plan.spec
+        if spec.kind == "text":
+            text = raw.strip()
+            if MOTION_START in text or MOTION_END in text or _VOCAB_TOKEN_RE_TEXT in text:
+                problems.append("the caption contains motion tokens or span markers")
+            if not text:
+                problems.append("empty caption")
+            res.text = text
+            res.codes = list(plan.prefix)
+        else:
+            parsed = text_to_codes(raw, self.fmt)
+            problems.extend(parsed.problems)
+            if parsed.ok and parsed.wrapped != self.wrapped:
+                problems.append(f"motion span {'wrapped' if parsed.wrapped else 'bare'}, expected "
+                                f"{'wrapped' if self.wrapped else 'bare'}")
+            gen = parsed.codes
+            problems.extend(_check_spec(spec, gen))
+            res.generated_codes = list(gen)
+            full = list(plan.prefix) + list(gen) + list(plan.suffix)
+            res.codes = full if gen else None
+        if res.codes:
+            res.length_frames = UNIT_FRAMES * len(res.codes)
+        return res
+
+
+def _check_spec(spec: Any, codes: list[int]) -> list[str]:
+    """What ``codes`` (the generated part) fail of ``spec``."""
+    out = []
+    n = len(codes)
+    if not codes:
+        return ["no motion codes"]
+    if spec.exact is not None and n != spec.exact:
+        out.append(f"length {n} codes, requested {spec.exact}")
+    if spec.exact is None and not spec.min_len <= n <= spec.max_len:
+        out.append(f"length {n} codes outside [{spec.min_len}, {spec.max_len}]")
+    for pos, code in spec.targets:
+        if spec.exact is None and spec.end_code is not None:
+            continue  # the max-length target of a variable t2m_last is checked as end_code
+        if pos >= n or codes[pos] != code:
+            got = codes[pos] if pos < n else None
+            out.append(f"key code {code} missing at position {pos} (got {got})")
+    if spec.end_code is not None and codes[-1] != spec.end_code:
+        out.append(f"last code {codes[-1]}, requested {spec.end_code}")
+    if spec.ordered_keys:
+        it = iter(codes)
+        if not all(any(c == k for c in it) for k in spec.ordered_keys):
+            out.append(f"key codes {list(spec.ordered_keys)} do not appear in order")
+    return out
+
+
+def _foot_fixer():
+    try:
+        from motiongpt.motion.foot import fix_foot_skating
+    except ImportError as e:
+        raise RuntimeError(f"foot-skating cleanup is not available in this checkout ({e})") from e
+    return fix_foot_skating
+
+
+def _infer_format(tok: "PreTrainedTokenizerBase", vq_dir: str | os.PathLike | None) -> MotionTokenFormat:
+    """Motion format of a plain model directory without ``motion_format.json``: ``vocab`` with as
+    many codes as consecutive ``<motion_id_K>`` tokens, else ``digits`` with the VQ-VAE's codebook."""
+    vocab = tok.get_vocab()
+    n = 0
+    while f"<motion_id_{n}>" in vocab:
+        n += 1
+    if n:
+        return MotionTokenFormat("vocab", n)
+    if vq_dir is None:
+        raise ValueError("the model directory holds no motion_format.json and no <motion_id_K> tokens: pass vq_dir "
+                         "so the digits format can take its codebook size")
+    from motiongpt.vq.model import VQVAE
+
+    return MotionTokenFormat("digits", VQVAE.from_pretrained(vq_dir).nb_code)
