@@ -1,0 +1,175 @@
+"""The handlers without a browser: request building, the service over a tiny real checkpoint,
+output files, error wrapping and the page's wiring (queue / concurrency)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from motiongpt.app.config import AppConfig, Limits
+from motiongpt.app.inputs import UserInputError, check_sampling
+from motiongpt.app.service import MotionService, inbetween_request, m2t_request, pred_request, t2m_request
+
+SAMPLING = check_sampling(0.8, 20, 1.0, 0)
+
+
+# --- request building (pure) ----------------------------------------------------------------
+
+
+def test_requests_carry_the_page_inputs():
+    r = t2m_request("a person jumps", None, [], seed=3, name="n1")
+    assert (r.task, r.caption, r.length_frames, r.key_tokens, r.seed, r.name) == ("t2m", "a person jumps", None,
+                                                                                   [], 3, "n1")
+    r = t2m_request("a person jumps", 40, [(0, 5), (7, 2)], seed=0, name="n2")
+    assert r.task == "t2m_keys_pos" and r.key_tokens == [(0, 5), (7, 2)] and r.length_frames == 40
+    with pytest.raises(UserInputError, match="need a length"):
+        t2m_request("a person jumps", None, [(0, 5)], seed=0, name="n3")
+    r = m2t_request([1, 2, 3], seed=1, name="n4")
+    assert (r.task, r.motion_codes) == ("m2t", [1, 2, 3])
+    r = pred_request([4, 5], 40, seed=1, name="n5")
+    assert (r.task, r.motion_codes, r.length_frames) == ("pred", [4, 5], 40)
+    r = inbetween_request([1], [2, 3], None, seed=1, name="n6")
+    assert (r.task, r.motion_codes, r.end_codes) == ("inbetween", [1], [2, 3])
+
+
+# --- the service over the tiny checkpoint ------------------------------------------------------
+
+
+def test_text_to_motion_writes_consistent_files(service):
+    shown = service.text_to_motion("a person walks forward", 32, "", SAMPLING)
+    assert shown.status.startswith("Generated 8 motion tokens (32 frames")
+    codes = [int(t) for t in shown.tokens.split(",")]
+    assert len(codes) == 8 and all(0 <= c < service.nb_code for c in codes)
+    files = {Path(f).suffix: Path(f) for f in shown.files}
+    joints = np.load(files[".npy"])
+    assert joints.shape == (32, 22, 3)
+    assert files[".bvh"].read_text().startswith("HIERARCHY")
+    tokens_file = next(Path(f) for f in shown.files if f.endswith("_tokens.txt"))
+    assert [int(t) for t in tokens_file.read_text().split(",")] == codes
+    assert Path(shown.gif).suffix == ".gif" and Path(shown.gif).stat().st_size > 0
+    assert shown.label == "a person walks forward"
+    for f in shown.files:  # everything offered lives in the service's own folder
+        assert Path(f).resolve().is_relative_to(service.out_dir)
+
+
+def test_same_seed_same_motion_and_random_seed_is_reported(service):
+    a = service.text_to_motion("a person jumps", 0, "", check_sampling(1.0, 0, 1.0, 7))
+    b = service.text_to_motion("a person jumps", 0, "", check_sampling(1.0, 0, 1.0, 7))
+    assert a.tokens == b.tokens and a.files != b.files  # a fresh folder per generation
+    c = service.text_to_motion("a person jumps", 0, "", check_sampling(1.0, 0, 1.0, -1))
+    assert "(seed " in c.status and "(seed 7)" not in c.status
+
+
+def test_key_tokens_are_pinned(service):
+    shown = service.text_to_motion("a person waves", 40, "0:3, 9:<motion_id_17>", SAMPLING)
+    codes = [int(t) for t in shown.tokens.split(",")]
+    assert len(codes) == 10 and codes[0] == 3 and codes[9] == 17
+
+
+def test_key_poses_from_an_upload_become_key_tokens(service, joints_file):
+    expected = service.generator.encode_motion(joints_file)
+    spec, status = service.key_tokens_from_motion(str(joints_file), "0, 13, 47", "2:9")
+    # frame 13 -> token 3; frame 47 is past the last whole token (joints lose one frame to the
+    # velocity features, features are cropped to 4-frame tokens): it maps to the last token
+    last = len(expected) - 1
+    assert spec == f"0:{expected[0]}, 2:9, 3:{expected[3]}, {last}:{expected[last]}"
+    assert "frames 0, 13, 47" in status
+    with pytest.raises(UserInputError, match="past the uploaded motion's end"):
+        service.key_tokens_from_motion(str(joints_file), "48", "")
+
+
+def test_motion_to_text_prediction_and_inbetween(service, joints_file):
+    given = service.generator.encode_motion(joints_file)
+    m2t = service.motion_to_text(str(joints_file), SAMPLING)
+    assert m2t.status.startswith(f"Described a motion of {len(given)} tokens") and m2t.text.strip()
+    assert [int(t) for t in m2t.tokens.split(",")] == given
+
+    pred = service.predict(str(joints_file), 8, 24, SAMPLING)
+    codes = [int(t) for t in pred.tokens.split(",")]
+    assert len(codes) == 6 and codes[:2] == given[:2]
+
+    mid = service.inbetween(str(joints_file), 4, 8, 0, SAMPLING)
+    codes = [int(t) for t in mid.tokens.split(",")]
+    assert codes[:1] == given[:1] and codes[-2:] == given[-2:] and len(codes) >= 4
+
+    with pytest.raises(UserInputError, match="overlap"):
+        service.inbetween(str(joints_file), 24, 24, 0, SAMPLING)
+    with pytest.raises(UserInputError, match="leaves nothing to generate"):
+        service.predict(str(joints_file), 16, 16, SAMPLING)
+
+
+def test_bvh_uploads_are_read(service):
+    made = service.text_to_motion("a person turns", 40, "", SAMPLING)
+    bvh = next(f for f in made.files if f.endswith(".bvh"))
+    shown = service.motion_to_text(bvh, SAMPLING)
+    # the BVH of a 40-frame motion reads back as 39 joint frames -> 9 whole tokens
+    assert shown.status.startswith("Described a motion of 9 tokens") and shown.text.strip()
+    spec, _ = service.key_tokens_from_motion(bvh, "0", "")
+    assert spec == f"0:{service.generator.encode_motion(bvh)[0]}"
+
+
+def test_bad_uploads_are_user_errors(service, tmp_path):
+    wrong = tmp_path / "wrong_shape.npy"
+    np.save(wrong, np.zeros((30, 5), np.float32))
+    with pytest.raises(UserInputError, match=r"wrong_shape.npy.*\(30, 5\)") as e:
+        service.motion_to_text(str(wrong), SAMPLING)
+    assert str(tmp_path) not in str(e.value)  # the server-side path is not shown
+    nan = tmp_path / "nan.npy"
+    np.save(nan, np.full((20, 22, 3), np.nan, np.float32))
+    with pytest.raises(UserInputError, match="nan.npy"):
+        service.motion_to_text(str(nan), SAMPLING)
+
+
+def test_old_generation_folders_are_pruned(service, tiny_checkpoint, tmp_path):
+    cfg = AppConfig(lora_path=str(tiny_checkpoint), mp4=False, limits=Limits(max_stored=2))
+    small = MotionService(service.generator, cfg, out_dir=tmp_path / "out")
+    shown = [small.text_to_motion("a person runs", 8, "", SAMPLING) for _ in range(3)]
+    kept = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert kept == ["gen_000002_t2m", "gen_000003_t2m"]
+    assert not Path(shown[0].gif).exists() and Path(shown[2].gif).is_file()
+    # a restarted service continues the numbering instead of overwriting
+    again = MotionService(service.generator, cfg, out_dir=tmp_path / "out")
+    assert Path(again.text_to_motion("a person runs", 8, "", SAMPLING).gif).parent.name == "gen_000004_t2m"
+
+
+def test_temporary_output_folder_is_removed_on_close(service, tiny_checkpoint):
+    svc = MotionService(service.generator, AppConfig(lora_path=str(tiny_checkpoint), mp4=False))
+    folder = svc.out_dir
+    assert folder.is_dir()
+    svc.close()
+    assert not folder.exists()
+
+
+# --- the page wiring (no browser) --------------------------------------------------------------
+
+
+def test_guarded_turns_failures_into_status_messages():
+    from motiongpt.app.ui import guarded
+
+    def refuse(x):
+        raise UserInputError("Caption is too long: 400 characters (the limit is 300).")
+
+    def crash(x):
+        raise KeyError("boom")
+
+    out = guarded(refuse, 3)("x")
+    assert out[0] == "**Error:** Caption is too long: 400 characters (the limit is 300)."
+    assert out[1] == out[2] == {"__type__": "update"}  # gr.skip(): other outputs keep their values
+    msg = guarded(crash, 1)("x")
+    assert msg.startswith("**Error:** the request failed (KeyError") and "Traceback" not in msg
+    assert guarded(lambda x: x + 1, 1)(1) == 2
+
+
+def test_every_model_event_is_queued_one_at_a_time(service):
+    from motiongpt.app.ui import MODEL_CONCURRENCY_ID, build_ui
+
+    page = build_ui(service)
+    fns = list(page.fns.values())
+    assert len(fns) >= 5
+    for fn in fns:  # every event touches the model (generation or the tokenizer)
+        assert fn.queue is not False
+        assert fn.concurrency_id == MODEL_CONCURRENCY_ID and fn.concurrency_limit == 1, fn.api_name
+    names = {fn.api_name for fn in fns}
+    assert {"text_to_motion", "motion_to_text", "edit_motion", "key_tokens_from_motion"} <= names
