@@ -17,6 +17,11 @@ from motiongpt.config import load_config
 from motiongpt.pipeline import DemoConfig, run_demo
 
 
+QUALITY = ("vq_mpjpe_mm", "semantic_accuracy", "fid", "fid_vq_recon", "r_precision_top3", "r_precision_top3_real",
+           "key_token_accuracy")
+"""Metrics of ``summary.json`` printed as the run's quality figures."""
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", default=None, help="output folder (default: outputs/demo)")
@@ -28,10 +33,15 @@ def main(argv: list[str] | None = None) -> dict:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     summary = run_demo(cfg)
     # A short summary on stdout; everything (samples, GIF paths) is in summary.json.
-    short = {k: summary[k] for k in ("dataset", "vqvae", "checkpoint") if k in summary}
+    short = {k: summary[k] for k in ("dataset", "vqvae", "checkpoint", "evaluator") if k in summary}
     short["stages_s"] = summary["stages"]
-    short["metrics"] = {k: v for k, v in summary["metrics"].items() if not isinstance(v, (list, dict))}
+    metrics = summary["metrics"]
+    short["metrics"] = {k: v for k, v in metrics.items() if not isinstance(v, (list, dict)) and k not in QUALITY}
+    # the headline figures last, where they are seen: held-out test split, means over the repeats
+    short["quality"] = {k: metrics.get(k) for k in QUALITY}
     print(json.dumps(short, indent=2))
+    if metrics.get("eval_dir"):
+        print(f"evaluation tables: {Path(metrics['eval_dir']) / 'metrics.md'}")
     print(f"full summary: {Path(cfg.out_dir).resolve() / 'summary.json'}")
     return summary
 

@@ -13,9 +13,10 @@ from PIL import Image
 REPO = Path(__file__).resolve().parents[1]
 
 
-# A smoke-sized run: every stage for real, at a size that takes seconds.
+# A smoke-sized run: every stage for real, at a size that takes seconds. 40 clips: the evaluator's
+# model selection needs one R-precision batch of 32 pairs (train_val: 36 of them).
 TINY_DEMO = """\
-num_clips: 30
+num_clips: 40
 num_render: 1
 workers: 1
 vq_overrides:
@@ -43,6 +44,24 @@ lora_overrides:
   - optim.warmup_steps=1
   - train.progress_bar=false
   - train.tensorboard=false
+evaluator_overrides:
+  - model.dim_word=16
+  - model.dim_text_hidden=32
+  - model.dim_coemb_hidden=32
+  - model.dim_movement_enc_hidden=32
+  - model.dim_movement_latent=32
+  - model.dim_motion_hidden=32
+  - train.batch_size=16
+  - train.total_steps=6
+  - train.eval_every=3
+  - train.val_repeats=1
+  - data.val_split=train_val
+  - train.progress_bar=false
+  - train.tensorboard=false
+eval_repeats: 2
+eval_key_texts: 3
+eval_mm_texts: 2
+eval_mm_gens: 2
 """
 
 
@@ -61,14 +80,15 @@ def test_demo_runs_and_reuses_cached_stages(tmp_path):
     summary = _run_demo(out)
     dataset = Path(summary["dataset"])
     assert dataset.is_absolute() and (dataset / "meta.json").is_file()
-    assert summary["metrics"]["num_clips"] == 30
-    assert sum(summary["metrics"]["split_sizes"][s] for s in ("train", "val", "test")) == 30
-    stages = {"dataset", "vqvae", "render", "instructions", "prepare", "finetune_full", "finetune_lora", "generate"}
+    assert summary["metrics"]["num_clips"] == 40
+    assert sum(summary["metrics"]["split_sizes"][s] for s in ("train", "val", "test")) == 40
+    stages = {"dataset", "vqvae", "render", "instructions", "prepare", "finetune_full", "finetune_lora", "generate",
+              "evaluator", "evaluate"}
     assert set(summary["stages"]) >= stages
     vq = Path(summary["vqvae"])
     assert (vq / "model.safetensors").is_file() and (dataset / "VQVAE" / "meta.json").is_file()
     # every clip and its mirror got codes; the MPJPE is a real measurement (positive, finite)
-    assert summary["metrics"]["token_files"] == 60
+    assert summary["metrics"]["token_files"] == 80
     assert 0 < summary["metrics"]["vq_mpjpe_mm"] < 1e4
     assert len(summary["gifs"]) == 2 and summary["gifs"][1].endswith("_vq.gif")
     gif = Path(summary["gifs"][0])
@@ -98,13 +118,36 @@ def test_demo_runs_and_reuses_cached_stages(tmp_path):
     assert [r["codes"] for r in results["samples"]] and all(r["ok"] for r in results["samples"])
     assert not any(m[f"{st}_cached"] for st in ("instructions", "prepare", "finetune_full", "finetune_lora", "generate"))
 
+    # evaluation on the held-out test split: the evaluator trained on the corpus, eval.py's metrics
+    assert m["evaluator_cached"] is False and m["evaluate_cached"] is False
+    assert (Path(summary["evaluator"]) / "manifest.json").is_file()
+    eval_dir = Path(m["eval_dir"])
+    assert eval_dir.is_absolute() and (eval_dir / "metrics.json").is_file() and (eval_dir / "metrics.md").is_file()
+    n_test = m["split_sizes"]["test"]
+    assert m["eval_texts"] == n_test and m["eval_repeats"] == 2 and m["key_token_task"] == "t2m_keys"
+    for key in ("semantic_accuracy", "r_precision_top3", "r_precision_top3_real", "key_token_accuracy"):
+        assert 0.0 <= m[key] <= 1.0, key
+    assert m["r_precision_top3_real"] > 0  # top-3 of a batch of n_test >= 3: at least 3 / n_test by chance
+    for key in ("fid", "fid_vq_recon", "key_pose_mm", "multimodality"):
+        assert 0.0 <= m[key] < 1e6, key
+    doc = json.loads((eval_dir / "metrics.json").read_text())
+    assert set(doc["tasks"]) == {"t2m", "t2m_keys"} and doc["tasks"]["t2m_keys"]["n_texts"] == 3
+    assert doc["rows"]["real"]["semantic_accuracy"]["mean"] == 1.0  # real clips do what their captions say
+    assert "| Ours (t2m) |" in (eval_dir / "metrics.md").read_text()
+
     watched = [dataset / "meta.json", *adapter, ckpt.parent / "llm_full" / "model.safetensors",
-               ckpt.parent / "prepared" / "stats.json", ckpt.parent / "instructions" / "meta.json"]
+               ckpt.parent / "prepared" / "stats.json", ckpt.parent / "instructions" / "meta.json",
+               Path(summary["evaluator"]) / "model.safetensors", *sorted((eval_dir / "cache").glob("*/repeat_*.json"))]
     mtimes = [f.stat().st_mtime_ns for f in watched]
     again = _run_demo(out)
     am = again["metrics"]
-    for st in ("dataset", "vq", "instructions", "prepare", "finetune_full", "finetune_lora", "generate"):
+    for st in ("dataset", "vq", "instructions", "prepare", "finetune_full", "finetune_lora", "generate", "evaluator",
+               "evaluate"):
         assert am[f"{st}_cached"] is True, st
     assert am["vq_mpjpe_mm"] == m["vq_mpjpe_mm"]
+    # the evaluation is recomputed from the cached generations: the same figures
+    for key in ("fid", "fid_vq_recon", "r_precision_top3", "r_precision_top3_real", "semantic_accuracy",
+                "key_token_accuracy"):
+        assert am[key] == m[key], key
     assert am["val_loss_lora"] == m["val_loss_lora"] and am["samples"] == m["samples"]
     assert [f.stat().st_mtime_ns for f in watched] == mtimes  # nothing was rebuilt or retrained

@@ -8,6 +8,8 @@
   :mod:`motiongpt.eval.train` (CLI ``scripts/train_evaluator.py``).
 * :mod:`motiongpt.eval.official`: loader of T2M's official evaluator for users with its files.
 * :mod:`motiongpt.eval.protocol`: one repeat of the T2M protocol (``t2m_metrics``), MultiModality.
+* :mod:`motiongpt.eval.run`: the ``eval.py`` driver: :func:`evaluate` generates with a checkpoint
+  over repeats (resumable) and scores every task; :func:`write_metrics` writes ``metrics.json`` / ``.md``.
 * :mod:`motiongpt.eval.semantic`: does a motion do what its synthetic caption says
   (``semantic_accuracy``).
 
@@ -45,6 +47,11 @@ _LAZY = {
     "t2m_metrics": "motiongpt.eval.protocol",
     "multimodality_metric": "motiongpt.eval.protocol",
     "real_split_metrics": "motiongpt.eval.protocol",
+    # the eval.py driver
+    "EvalConfig": "motiongpt.eval.run",
+    "evaluate": "motiongpt.eval.run",
+    "write_metrics": "motiongpt.eval.run",
+    "format_markdown": "motiongpt.eval.run",
     # semantic accuracy
     "semantic_accuracy": "motiongpt.eval.semantic",
     "check_motion": "motiongpt.eval.semantic",
