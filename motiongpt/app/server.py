@@ -130,6 +130,14 @@ def serve(cfg: AppConfig) -> None:
         signal.signal(signal.SIGTERM, _interrupt)
     try:
         start(service, block=True, quiet=False)
+    except KeyboardInterrupt:
+        # Once serving, gradio handles the interrupt itself (it stops its server and returns); a
+        # stop that lands while it is still starting up (its launch checks the server with an HTTP
+        # request) surfaces here instead: stop whatever was started and exit cleanly all the same.
+        import gradio as gr
+
+        log.info("interrupted while starting: stopping the server")
+        gr.close_all()
     finally:
         service.close()
 
