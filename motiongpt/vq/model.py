@@ -46,6 +46,7 @@ __all__ = [
     "VQOutput",
     "VQVAE",
     "length_buckets",
+    "window_joints",
     "CHECKPOINT_FILES",
 ]
 
@@ -269,6 +270,32 @@ def length_buckets(lengths: Sequence[int], batch_size: int) -> list[list[int]]:
     return out
 
 
+_FPS = 20.0
+"""Frame rate of the features (HumanML3D, KIT-ML): scales the velocity term to m/s."""
+
+
+def window_joints(features: torch.Tensor, joints_num: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Global joints of unnormalized feature windows, differentiably (torch ``features_to_joints``).
+
+    ``features`` ``(B, T, D)`` -> ``(joints (B, T, J, 3), yaw (B, T))``: each window starts at the
+    origin facing +z, as :func:`motiongpt.motion.features.features_to_joints` starts a clip
+    (yaw in radians, + = counter-clockwise seen from above).
+    """
+    # Frame t uses the velocities of frame t-1 (exclusive cumulative sums, zero at the start).
+    prev = torch.cat([torch.zeros_like(features[:, :1, 0:3]), features[:, :-1, 0:3]], dim=1)  # (B, T, 3)
+    half_yaw = torch.cumsum(prev[..., 0], dim=1)  # (B, T): column 0 is the half-angle velocity
+    c2, s2 = torch.cos(2.0 * half_yaw), torch.sin(2.0 * half_yaw)  # (B, T)
+    # Root steps rotated into the world frame, then integrated: (B, T) each.
+    root_x = torch.cumsum(c2 * prev[..., 1] - s2 * prev[..., 2], dim=1)
+    root_z = torch.cumsum(s2 * prev[..., 1] + c2 * prev[..., 2], dim=1)
+    end = 4 + (joints_num - 1) * 3
+    rx, ry, rz = features[..., 4:end:3], features[..., 5:end:3], features[..., 6:end:3]  # (B, T, J-1)
+    c2, s2 = c2[..., None], s2[..., None]  # (B, T, 1)
+    others = torch.stack([c2 * rx - s2 * rz + root_x[..., None], ry, s2 * rx + c2 * rz + root_z[..., None]], dim=-1)
+    root = torch.stack([root_x, features[..., 3], root_z], dim=-1)[:, :, None]  # (B, T, 1, 3)
+    return torch.cat([root, others], dim=2), 2.0 * half_yaw  # (B, T, J, 3), (B, T)
+
+
 def _as_float_array(features: np.ndarray | torch.Tensor, what: str) -> np.ndarray:
     if torch.is_tensor(features):
         features = features.detach().cpu().numpy()
@@ -349,13 +376,42 @@ class VQVAE(nn.Module):
         return VQOutput(recon=recon, codes=codes, commit_loss=commit, perplexity=perplexity)
 
     def loss(self, x: torch.Tensor, out: VQOutput) -> dict[str, torch.Tensor]:
-        """T2M-GPT losses for target ``x`` ``(B, T, D)``; ``"loss"`` is the weighted total."""
+        """T2M-GPT losses for target ``x`` ``(B, T, D)``, plus the optional trajectory terms.
+
+        ``"loss"`` is the weighted total. ``root``, ``traj`` and ``vel`` are computed (and
+        returned) only when their weight in ``config.model`` is > 0, so the t2m preset trains
+        exactly as T2M-GPT does.
+        """
         m = self.config.model
         recon = F.smooth_l1_loss(out.recon, x)  # all D features
         pos = slice(4, 4 + (m.joints_num - 1) * 3)  # root-relative joint positions ("ric")
         pos_loss = F.smooth_l1_loss(out.recon[..., pos], x[..., pos])
         total = recon + m.pos_weight * pos_loss + m.commit_weight * out.commit_loss
-        return {"loss": total, "recon": recon, "pos": pos_loss, "commit": out.commit_loss, "perplexity": out.perplexity}
+        terms = {"recon": recon, "pos": pos_loss, "commit": out.commit_loss, "perplexity": out.perplexity}
+        if m.root_weight > 0:
+            # The root block is 4 of 263 features, so the plain term barely sees the trajectory.
+            terms["root"] = F.smooth_l1_loss(out.recon[..., :4], x[..., :4])
+            total = total + m.root_weight * terms["root"]
+        if m.traj_weight > 0 or m.vel_weight > 0:
+            # Joints recovered over the window, unnormalized, as features_to_joints recovers them.
+            j_rec, yaw_rec = window_joints(out.recon * self.std + self.mean, m.joints_num)  # (B, T, J, 3), (B, T)
+            j_gt, yaw_gt = window_joints(x * self.std + self.mean, m.joints_num)
+            if m.traj_weight > 0:
+                # Integrated root path (m) and heading (rad): a small bias in a per-frame
+                # velocity adds up to a wrong travel distance or turn angle.
+                path_err = (j_rec[:, :, 0, [0, 2]] - j_gt[:, :, 0, [0, 2]]).norm(dim=-1).mean()  # (B, T) -> ()
+                terms["traj"] = path_err + (yaw_rec - yaw_gt).abs().mean()
+                total = total + m.traj_weight * terms["traj"]
+            if m.vel_weight > 0:
+                # Squared error of every global joint's velocity, in (m/s)^2. A waving hand or
+                # clapping wrists flattened to their mean pose is a large error on a few joints
+                # for a few frames: squared, it outweighs the many small errors elsewhere
+                # (measured: the mean absolute error left waves flattened, the squared one did not).
+                v_rec = (j_rec[:, 1:] - j_rec[:, :-1]) * _FPS  # (B, T-1, J, 3) m/s
+                v_gt = (j_gt[:, 1:] - j_gt[:, :-1]) * _FPS
+                terms["vel"] = (v_rec - v_gt).pow(2).sum(dim=-1).mean()  # (B, T-1, J) -> ()
+                total = total + m.vel_weight * terms["vel"]
+        return {"loss": total, **terms}
 
     def encode_normalized(self, x: torch.Tensor) -> torch.Tensor:
         """Codes of normalized ``x`` ``(B, T, D)`` -> ``(B, T / downsample)`` int64 (no validation)."""

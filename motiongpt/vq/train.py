@@ -197,7 +197,10 @@ def _train(
         if not val_set.features:
             raise ValueError(f"validation split {cfg.data.val_split!r} of {data_root} has no usable clips")
     mean, std = train_set.mean, train_set.std
-    train_norm = [(f - mean) / std for f in train_set.features]  # normalized once, up front
+    train_features = list(train_set.features)
+    if tc.mirror:
+        train_features += _mirrored(train_features, train_set.joints_num, data_root)
+    train_norm = [(f - mean) / std for f in train_features]  # normalized once, up front
 
     # ---- model, optimizer, schedule ---------------------------------------------------------------
     torch.manual_seed(tc.seed)
@@ -308,6 +311,22 @@ def _train(
         logger.close()
     accelerator.wait_for_everyone()
     return summary
+
+
+def _mirrored(features: list[np.ndarray], joints_num: int, data_root: Path) -> list[np.ndarray]:
+    """Left/right mirror of each clip's features (features -> joints -> mirror -> features).
+
+    Each mirrored clip is one frame shorter (the features of a frame need the next one). Only the
+    22-joint HumanML3D skeleton has a mirror map.
+    """
+    from motiongpt.motion.features import features_to_joints_batch, joints_to_features_batch, mirror_joints
+
+    if joints_num != 22:
+        raise ValueError(
+            f"train.mirror needs the 22-joint HumanML3D skeleton; {data_root} has {joints_num} joints "
+            "(set train.mirror=false)"
+        )
+    return joints_to_features_batch([mirror_joints(j) for j in features_to_joints_batch(features)])
 
 
 def _validate(model: VQVAE, val_set: Any, accelerator: Any) -> dict[str, Any]:
