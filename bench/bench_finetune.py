@@ -1,53 +1,64 @@
 #!/usr/bin/env python
-"""Fine-tuning throughput: our packed LoRA loop vs a plain Hugging Face ``Trainer`` + peft LoRA.
+"""Fine-tuning throughput: our LoRA loop vs a plain Hugging Face ``Trainer`` + peft LoRA.
 
-    python bench/bench_finetune.py --model tiny --steps 30 --micro_batch 16 --threads 1 \
-        --workdir /tmp/bench_ft [--json out.json] [--vq VQ_DIR] [--trainers ours,hf,ours_nopack]
+    python bench/bench_finetune.py --model tiny --tasks all --steps 30 --micro_batch 16 --threads 1 \
+        --workdir /tmp/bench_ft --repeats 2 [--json out.json] [--vq VQ_DIR] \
+        [--trainers ours,hf,hf_maxlen,ours_random,ours_packed]
 
-What is compared (both on the SAME prepared records, the same randomly initialised preset and the
-same tokenizer, fp32, one process, ``torch.set_num_threads(--threads)``):
+What is compared (all on the SAME prepared records, the same randomly initialised preset and the
+same tokenizer, fp32, one process each, ``torch.set_num_threads(--threads)``):
 
-* ``ours`` — :func:`motiongpt.llm.finetune.finetune` with ``method=lora``, ``batch.packing=true``
-  (``packing_attention=mask4d``: block-diagonal 4D mask, sdpa), rows of ``--max_seq_len`` (512).
+* ``ours`` — :func:`motiongpt.llm.finetune.finetune` with ``method=lora`` as it runs by default
+  on CPU (LM head, cross entropy and the last block's ``o_proj`` / MLP on the supervised positions
+  only, causal sdpa without a padding mask, LoRA dropout drawn sparsely), with
+  ``batch.group_by_length=true``: ``--micro_batch`` records per step, batched by length inside
+  shuffled mega-batches (almost no padding, attention per record).
 * ``hf`` — ``transformers.Trainer`` on ``get_peft_model(model, <the same LoraConfig>)``, with
-  ``DataCollatorForSeq2Seq`` (dynamic padding to the longest record of each batch, labels padded
-  with -100), ``--micro_batch`` records per step, Trainer defaults otherwise (random sampler, no
-  ``group_by_length``, ``dataloader_num_workers=0``, AdamW torch, max_grad_norm 1.0).
-* ``hf_maxlen`` (optional) — the same Trainer with ``padding="max_length"`` to ``--max_seq_len``
-  (the other common recipe); speed-ups are always against ``hf`` (dynamic padding).
-* ``ours_nopack`` (diagnostic, optional) — our loop with ``batch.packing=false`` and the same
-  ``--micro_batch`` records per step as ``hf`` (separates loop overhead from packing).
+  ``DataCollatorForSeq2Seq(padding="longest")`` (dynamic padding to the longest record of each
+  batch, labels padded with -100; the collator MotionGPT-LoRA / alpaca-lora use), ``--micro_batch``
+  records per step, Trainer defaults otherwise (random sampler, no ``group_by_length``,
+  ``dataloader_num_workers=0``, AdamW torch, max_grad_norm 1.0). Speed-ups are against this one.
+* ``hf_maxlen`` — the same Trainer with ``padding="max_length"`` to ``--max_seq_len`` (the other
+  common recipe).
+* diagnostics (each ``ours`` with one thing changed, to attribute the speed-up):
+  ``ours_random`` — random batches of ``--micro_batch`` records (the same batching as ``hf``);
+  ``ours_packed`` — records packed into rows of ``--max_seq_len`` with the block-diagonal 4D mask
+  (``--rows`` rows per step, default: about the same real tokens per step as ``hf``);
+  ``ours_fullhead`` — full (B, L, V) logits and a full last block (``causal_lm_loss(rows_only=False)``);
+  ``ours_torchdrop`` — peft's ``nn.Dropout`` instead of the sparse LoRA dropout;
+  ``ours_noshare`` — ``batch.share_prefix=false`` (sharing only applies with ``--lora_dropout 0``).
 
-Same LoRA: the baseline's ``LoraConfig`` is built by the same function our loop uses
-(``r``, ``alpha``, ``dropout``, all 7 projections, and — for the vocab format — peft
-``trainable_token_indices`` on the motion-token rows), so both train exactly the same parameters.
+Same LoRA: the baseline's ``LoraConfig`` is built by the same function our loop uses (``r``,
+``alpha``, ``dropout``, all 7 projections, and for the vocab format peft
+``trainable_token_indices`` on the motion-token rows), so both train exactly the same parameters
+with the same hyper-parameters (lr, warm-up, AdamW, clipping).
 
-Equal work per step: a packed micro-batch is counted in rows, not records, so ``ours`` gets
-``round(micro_batch * mean_record_tokens / (max_seq_len * 0.97))`` rows per step (``--rows``
-overrides): about the same number of *real* tokens per optimizer step as ``hf``'s ``micro_batch``
-records. The table prints real tokens per step for each trainer so this can be checked.
+Timing (fair to both): each trainer runs in its own subprocess (separate RSS peaks), trainers run
+one after the other and the whole list ``--repeats`` times (interleaved, so load changes on a shared
+machine hit every trainer). Model build, data loading, tokenizer, peft wrapping, the first
+``--warmup`` optimizer steps, and the final checkpoint are excluded: the clocks run from the *end*
+of warm-up step ``W`` to the *end* of the last step (``ours``: wrapping ``_Run.train_step``; ``hf``:
+``on_step_end`` callbacks), so everything in between counts for both: batch collation, forward,
+backward, clipping, optimizer, zero_grad, the loops' own logging (every 10 steps for both; no
+checkpoints or evaluation in between). Two clocks: wall time, and the worker's CPU time
+(``time.process_time``), which is what one torch thread spent computing and is far less disturbed by
+other jobs on a shared machine than wall time. Real tokens = non-padding input tokens (ours:
+``collate_rows``' ``num_tokens``; hf: the sum of ``attention_mask``); padded tokens =
+``input_ids.numel()`` of every micro-batch run. Peak RSS = ``ru_maxrss`` of the worker at its end
+(includes model build and data).
 
-Timing (fair to both): each trainer runs in its own subprocess (separate RSS peaks). Model build,
-data loading, tokenizer, peft wrapping, the first ``--warmup`` optimizer steps, and the final
-checkpoint / evaluation are excluded. The clock runs from the *end* of warm-up step ``W`` to the
-*end* of the last step (``ours``: wrapping ``_Run.train_step``; ``hf``: ``on_step_end`` callbacks),
-so everything in between counts for both: batch collation, forward, backward, clipping, optimizer,
-zero_grad, the loops' own logging. Our loop's checkpoints are off until the end (``save_every=0``,
-no ``eval_every``), the Trainer's too (``save_strategy=no``); logging every 10 steps for both.
-Real tokens = non-padding input tokens (ours: ``collate_rows``' ``num_tokens``; hf: the sum of
-``attention_mask``); padded tokens = ``input_ids.numel()`` of every micro-batch actually run.
-Peak RSS = ``ru_maxrss`` of the worker process at its end (includes model build and data).
-
-Data (cached in ``--workdir``): a synthetic HumanML3D-layout corpus
-(``build_synthetic_dataset``), fake VQ codes (random ints in [0, 512), ``frames // 4`` per clip:
-throughput does not depend on code values) unless ``--vq DIR`` encodes real ones, then
-``generate_instruction_dataset`` (vocab and digits formats) and ``prepare_dataset`` with the
+Data (cached in ``--workdir``): a synthetic HumanML3D-layout corpus (``build_synthetic_dataset``;
+its clips' real lengths, 10-48 codes), fake VQ codes (random ints in [0, 512), ``frames // 4`` per
+clip: throughput does not depend on code values) unless ``--vq DIR`` encodes real ones, then
+``generate_instruction_dataset`` (the real builder; ``--tasks all``: all 8 tasks, default: the four
+MotionGPT-LoRA t2m tasks) in the vocab and digits formats, and ``prepare_dataset`` with the
 ``--model`` preset's BPE tokenizer. The digits set is only used for the tokens-per-motion figure.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import platform
@@ -148,56 +159,75 @@ def _lora_overrides(a: argparse.Namespace) -> list[str]:
     return [f"lora.r={a.lora_r}", f"lora.alpha={a.lora_alpha}", f"lora.dropout={a.lora_dropout}"]
 
 
-def _ours_cfg(a: argparse.Namespace, packing: bool, out_dir: Path):
+def _ours_cfg(a: argparse.Namespace, variant: str, out_dir: Path):
     from motiongpt.config import apply_overrides
     from motiongpt.llm.finetune_config import FinetuneConfig
 
+    packing = variant == "ours_packed"
     per = a.rows if packing else a.micro_batch
+    grouped = variant not in ("ours_random", "ours_packed")
     return apply_overrides(FinetuneConfig(), [
         f"base_model={a.model}", "method=lora", "dtype=float32", "attn_implementation=sdpa",
-        f"prepared={a.prepared}", f"out_dir={out_dir}", f"run_name=bench_{'pack' if packing else 'nopack'}",
+        f"prepared={a.prepared}", f"out_dir={out_dir}", f"run_name=bench_{variant}",
         *_lora_overrides(a),
         f"batch.micro_batch_size={per}", f"batch.max_seq_len={a.max_seq_len}", f"batch.packing={str(packing).lower()}",
-        "batch.packing_attention=" + a.packing_attention, "batch.gradient_accumulation_steps=1",
+        f"batch.group_by_length={str(grouped).lower()}", f"batch.share_prefix={str(variant != 'ours_noshare').lower()}",
+        "batch.packing_attention=mask4d", "batch.gradient_accumulation_steps=1",
         f"train.max_steps={a.warmup + a.steps}", "train.save_every=0", "train.eval_every=0",
         "train.eval_max_batches=1", "train.log_every=10", "train.tensorboard=false", "train.progress_bar=false",
         "optim.lr=1e-4", "optim.warmup_steps=5",
     ])
 
 
-def worker_ours(a: argparse.Namespace, packing: bool) -> dict:
+def _timed(ends: list[tuple[float, float]], real: list[int], padded: list[int], w: int) -> dict:
+    """Figures over the steps after warm-up step ``w`` (``ends``: (wall, cpu) at each step's end)."""
+    return {"steps": len(ends) - w, "seconds": ends[-1][0] - ends[w - 1][0],
+            "cpu_seconds": ends[-1][1] - ends[w - 1][1], "real_tokens": sum(real[w:len(ends)]),
+            "padded_tokens": sum(padded[w:len(ends)])}
+
+
+def worker_ours(a: argparse.Namespace, variant: str) -> dict:
     import torch
 
     import motiongpt.llm.finetune as ft
 
     torch.set_num_threads(a.threads)
-    cfg = _ours_cfg(a, packing, Path(a.workdir) / "runs" / ("ours" if packing else "ours_nopack"))
-    ends: list[float] = []
+    cfg = _ours_cfg(a, variant, Path(a.workdir) / "runs" / variant)
+    ends: list[tuple[float, float]] = []
     real: list[int] = []
     padded: list[int] = []
+    step_padded = [0]
     orig_step, orig_collate = ft._Run.train_step, ft.collate_rows
 
     def collate(*args, **kw):
         batch = orig_collate(*args, **kw)
-        padded.append(int(batch["input_ids"].numel()))
+        step_padded[0] += int(batch["input_ids"].numel())
         return batch
 
     def train_step(self, step):
         out = orig_step(self, step)
-        ends.append(time.perf_counter())
+        ends.append((time.perf_counter(), time.process_time()))
         real.append(int(out[0][2]))
+        padded.append(step_padded[0])
+        step_padded[0] = 0
         return out
 
     ft._Run.train_step, ft.collate_rows = train_step, collate
+    if variant == "ours_fullhead":
+        ft.causal_lm_loss = functools.partial(ft.causal_lm_loss, rows_only=False)
+    if variant == "ours_torchdrop":
+        ft.use_sparse_dropout = lambda model: 0  # keeps peft's nn.Dropout
     try:
         summary = ft.finetune(cfg, overwrite=True)
     finally:
         ft._Run.train_step, ft.collate_rows = orig_step, orig_collate
-    w = a.warmup
-    return {"steps": len(ends) - w, "seconds": ends[-1] - ends[w - 1], "real_tokens": sum(real[w:]),
-            "padded_tokens": sum(padded[w:len(ends)]), "trainable": summary["trainable_parameters"],
-            "last_loss": summary["last_loss"], "micro_batch": f"{cfg.batch.micro_batch_size} "
-            + ("packed rows" if packing else "records")}
+    from motiongpt.llm.checkpoint import read_run_config
+
+    _, resolved = read_run_config(Path(summary["out_dir"]))
+    return {**_timed(ends, real, padded, a.warmup), "trainable": summary["trainable_parameters"],
+            "last_loss": summary["last_loss"], "lora_dropout_impl": resolved.get("lora_dropout"),
+            "shared_prefix": resolved.get("shared_prefix"),
+            "micro_batch": f"{cfg.batch.micro_batch_size} " + ("packed rows" if variant == "ours_packed" else "records")}
 
 
 def worker_hf(a: argparse.Namespace, max_length: bool = False) -> dict:
@@ -210,7 +240,7 @@ def worker_hf(a: argparse.Namespace, max_length: bool = False) -> dict:
     from motiongpt.llm.prepare import load_prepared
 
     torch.set_num_threads(a.threads)
-    cfg = _ours_cfg(a, True, Path(a.workdir) / "runs" / "hf")
+    cfg = _ours_cfg(a, "ours", Path(a.workdir) / "runs" / "hf")  # seeds and LoRA settings only
     prep = load_prepared(a.prepared, splits=("train",))
     tok, fmt = prep["tokenizer"], prep["format"]
     # the same base as our loop: seeded preset + motion rows, then the same LoraConfig
@@ -227,7 +257,7 @@ def worker_hf(a: argparse.Namespace, max_length: bool = False) -> dict:
     collator = DataCollatorForSeq2Seq(tok, padding="max_length" if max_length else "longest",
                                       max_length=a.max_seq_len if max_length else None, label_pad_token_id=-100)
 
-    ends: list[float] = []
+    ends: list[tuple[float, float]] = []
     real: list[int] = []
     padded: list[int] = []
     pending = [0, 0]
@@ -240,7 +270,7 @@ def worker_hf(a: argparse.Namespace, max_length: bool = False) -> dict:
 
     class Clock(TrainerCallback):
         def on_step_end(self, args, state, control, **kw):
-            ends.append(time.perf_counter())
+            ends.append((time.perf_counter(), time.process_time()))
             real.append(pending[0])
             padded.append(pending[1])
             pending[0] = pending[1] = 0
@@ -253,9 +283,7 @@ def worker_hf(a: argparse.Namespace, max_length: bool = False) -> dict:
     trainer = CountingTrainer(model=model, args=args, train_dataset=train, data_collator=collator,
                                callbacks=[Clock()])
     out = trainer.train()
-    w = a.warmup
-    return {"steps": len(ends) - w, "seconds": ends[-1] - ends[w - 1], "real_tokens": sum(real[w:]),
-            "padded_tokens": sum(padded[w:]), "last_loss": float(out.training_loss),
+    return {**_timed(ends, real, padded, a.warmup), "last_loss": float(out.training_loss),
             "trainable": sum(p.numel() for p in model.parameters() if p.requires_grad),
             "micro_batch": f"{a.micro_batch} records"}
 
@@ -269,17 +297,48 @@ def run_worker(name: str, a: argparse.Namespace) -> dict:
            "--model", a.model, "--steps", str(a.steps), "--warmup", str(a.warmup), "--micro_batch",
            str(a.micro_batch), "--rows", str(a.rows), "--threads", str(a.threads), "--max_seq_len",
            str(a.max_seq_len), "--lora_r", str(a.lora_r), "--lora_alpha", str(a.lora_alpha), "--lora_dropout",
-           str(a.lora_dropout), "--packing_attention", a.packing_attention]
+           str(a.lora_dropout)]
     print(f"[run] {name} ...", flush=True)
     t0 = time.time()
+    load0 = os.getloadavg()[0]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
         sys.stderr.write(proc.stdout[-4000:] + proc.stderr[-8000:])
         raise RuntimeError(f"worker {name} failed (rc {proc.returncode})")
     line = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")][-1]
     res = json.loads(line[len("RESULT "):])
-    print(f"[run] {name}: {res['seconds']:.1f} s timed, {time.time() - t0:.0f} s wall", flush=True)
+    res["tokens_per_s"] = res["real_tokens"] / res["seconds"]
+    res["tokens_per_cpu_s"] = res["real_tokens"] / res["cpu_seconds"]
+    res["load_avg"] = [round(load0, 2), round(os.getloadavg()[0], 2)]
+    print(f"[run] {name}: {res['seconds']:.1f} s timed ({res['cpu_seconds']:.1f} s CPU), "
+          f"{res['tokens_per_s']:.0f} real tokens/s, {time.time() - t0:.0f} s wall", flush=True)
     return res
+
+
+LABELS = {
+    "ours": "ours (LoRA, length-grouped batches)",
+    "ours_random": "ours (random batches, as hf)",
+    "ours_packed": "ours (packed rows, block-diagonal 4D mask)",
+    "ours_fullhead": "ours (full logits and last block)",
+    "ours_torchdrop": "ours (peft nn.Dropout)",
+    "ours_noshare": "ours (no prefix sharing)",
+    "hf": "HF Trainer + peft (dynamic padding)",
+    "hf_maxlen": "HF Trainer + peft (pad to max_seq_len)",
+}
+
+
+def print_table(results: dict[str, dict], max_seq_len: int) -> None:
+    base = results.get("hf")
+    print("| trainer | micro-batch | steps | real tokens | padded tokens | real/padded | seconds (CPU) "
+          "| real tokens/s | per CPU s | peak RSS MB | vs hf (wall) | vs hf (CPU) |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for name, r in results.items():
+        sp = f"{r['tokens_per_s'] / base['tokens_per_s']:.2f}x" if base else "-"
+        spc = f"{r['tokens_per_cpu_s'] / base['tokens_per_cpu_s']:.2f}x" if base else "-"
+        label = LABELS[name].replace("max_seq_len", str(max_seq_len))
+        print(f"| {label} | {r['micro_batch']} | {r['steps']} | {r['real_tokens']} | {r['padded_tokens']} "
+              f"| {r['real_tokens'] / r['padded_tokens']:.2f} | {r['seconds']:.1f} ({r['cpu_seconds']:.1f}) "
+              f"| {r['tokens_per_s']:.0f} | {r['tokens_per_cpu_s']:.0f} | {r['peak_rss_mb']:.0f} | {sp} | {spc} |")
 
 
 def main() -> None:
@@ -287,16 +346,18 @@ def main() -> None:
     p.add_argument("--model", choices=["tiny", "nano"], default="tiny")
     p.add_argument("--steps", type=int, default=30, help="timed optimizer steps (after --warmup)")
     p.add_argument("--warmup", type=int, default=3, help="untimed warm-up optimizer steps")
-    p.add_argument("--micro_batch", type=int, default=16, help="records per step for hf (and ours_nopack)")
-    p.add_argument("--rows", type=int, default=0, help="packed rows per step for ours (0: equal tokens)")
+    p.add_argument("--micro_batch", type=int, default=16, help="records per step (hf, ours, ours_random)")
+    p.add_argument("--rows", type=int, default=0, help="packed rows per step for ours_packed (0: equal tokens)")
     p.add_argument("--max_seq_len", type=int, default=512)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--num_clips", type=int, default=200)
     p.add_argument("--lora_r", type=int, default=16)
     p.add_argument("--lora_alpha", type=float, default=32.0)
     p.add_argument("--lora_dropout", type=float, default=0.05)
-    p.add_argument("--packing_attention", choices=["mask4d", "position_ids"], default="mask4d")
-    p.add_argument("--trainers", default="ours,hf", help="comma list of ours, hf, ours_nopack, hf_maxlen")
+    p.add_argument("--trainers", default="ours,hf,hf_maxlen",
+                   help="comma list of ours, hf, hf_maxlen and the diagnostics ours_random, ours_packed, "
+                   "ours_fullhead, ours_torchdrop, ours_noshare")
+    p.add_argument("--repeats", type=int, default=1, help="run the trainer list this many times (interleaved)")
     p.add_argument("--tasks", default="", help="comma list of instruction tasks (default: the builder's "
                    "default, MotionGPT-LoRA's t2m t2m_init t2m_last t2m_keys; 'all': every task)")
     p.add_argument("--vq", default=None, help="VQ-VAE checkpoint dir: real codes instead of random ones")
@@ -312,7 +373,7 @@ def main() -> None:
         if a._worker.startswith("hf"):
             res = worker_hf(a, max_length=a._worker == "hf_maxlen")
         else:
-            res = worker_ours(a, packing=a._worker == "ours")
+            res = worker_ours(a, a._worker)
         res["peak_rss_mb"] = _peak_rss_mb()
         print("RESULT " + json.dumps(res), flush=True)
         return
@@ -320,11 +381,15 @@ def main() -> None:
     import numpy as np
     import torch
 
+    names = [t.strip() for t in a.trainers.split(",") if t.strip()]
+    unknown = sorted(set(names) - set(LABELS))
+    if unknown:
+        p.error(f"unknown trainer(s) {unknown}; known: {sorted(LABELS)}")
     workdir = Path(a.workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
     if a.tasks == "all":
-        from motiongpt.llm.tasks import TASKS
+        from motiongpt.llm.templates import TASKS
 
         tasks = list(TASKS)
     else:
@@ -334,37 +399,38 @@ def main() -> None:
     a.prepared = prepared["vocab"]
     from datasets import load_from_disk
 
-    lengths = np.asarray(load_from_disk(str(a.prepared / "train"))["length"])
-    lengths = lengths[lengths <= a.max_seq_len]
+    train = load_from_disk(str(a.prepared / "train"))
+    lengths = np.asarray(train["length"])
+    keep = lengths <= a.max_seq_len
+    lengths = lengths[keep]
+    supervised = np.array([sum(1 for x in lab[1:] if x != -100) for lab in train["labels"]])[keep]
+    task_counts = dict(zip(*np.unique(np.asarray(train["task"])[keep], return_counts=True))) \
+        if "task" in train.column_names else {}
     if a.rows <= 0:
         a.rows = max(1, round(a.micro_batch * lengths.mean() / (a.max_seq_len * 0.97)))
     tpm = tokens_per_motion(prepared)
 
-    results = {}
-    for name in [t.strip() for t in a.trainers.split(",") if t.strip()]:
-        r = run_worker(name, a)
-        r["tokens_per_s"] = r["real_tokens"] / r["seconds"]
-        results[name] = r
-    base = results.get("hf", {}).get("tokens_per_s")
+    runs: list[dict[str, dict]] = []
+    for rep in range(a.repeats):
+        results = {}
+        for name in names:
+            results[name] = run_worker(name, a)
+        runs.append(results)
 
     print()
-    print(f"model={a.model} fp32, torch threads={a.threads} (torch {torch.__version__}), "
-          f"{len(lengths)} train records (tokens/record mean {lengths.mean():.1f}, p50 {np.median(lengths):.0f}, "
-          f"max {lengths.max()}), tasks={a.tasks or 'default'}, {a.rows} packed rows of {a.max_seq_len}, LoRA r={a.lora_r} alpha={a.lora_alpha:g} dropout={a.lora_dropout:g}, "
-          f"warm-up {a.warmup} steps untimed, machine: {platform.processor() or platform.machine()}, "
-          f"{os.cpu_count()} cpus, load {os.getloadavg()[0]:.2f}")
-    print()
-    print("| trainer | micro-batch | steps | real tokens | padded tokens processed | real/padded | seconds "
-          "| real tokens/s | peak RSS MB | speed-up vs hf |")
-    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
-    labels = {"ours": f"ours (packed, {a.packing_attention})", "ours_nopack": "ours (no packing)",
-              "hf": "HF Trainer + peft (dynamic padding)",
-              "hf_maxlen": f"HF Trainer + peft (pad to {a.max_seq_len})"}
-    for name, r in results.items():
-        sp = f"{r['tokens_per_s'] / base:.2f}x" if base else "-"
-        print(f"| {labels[name]} | {r['micro_batch']} | {r['steps']} | {r['real_tokens']} | {r['padded_tokens']} "
-              f"| {r['real_tokens'] / r['padded_tokens']:.2f} | {r['seconds']:.1f} | {r['tokens_per_s']:.0f} "
-              f"| {r['peak_rss_mb']:.0f} | {sp} |")
+    print(f"model={a.model} fp32, torch threads={a.threads} (torch {torch.__version__}), {len(lengths)} train "
+          f"records (tokens/record mean {lengths.mean():.1f}, p10 {np.percentile(lengths, 10):.0f}, "
+          f"p50 {np.median(lengths):.0f}, p90 {np.percentile(lengths, 90):.0f}, max {lengths.max()}; "
+          f"supervised {supervised.sum() / lengths.sum():.0%} of tokens), tasks={a.tasks or 'default'} "
+          f"{ {str(k): int(v) for k, v in task_counts.items()} }, LoRA r={a.lora_r} alpha={a.lora_alpha:g} "
+          f"dropout={a.lora_dropout:g}, warm-up {a.warmup} steps untimed, machine: "
+          f"{platform.processor() or platform.machine()}, {os.cpu_count()} cpus")
+    for rep, results in enumerate(runs):
+        loads = [x for r in results.values() for x in r["load_avg"]]
+        print()
+        print(f"run {rep + 1} of {a.repeats} (load average {min(loads):.2f}-{max(loads):.2f})")
+        print()
+        print_table(results, a.max_seq_len)
     print()
     print("| format | tokens per 49-code motion (wrapped) | tokenizer size |")
     print("|---|---:|---:|")
@@ -372,10 +438,13 @@ def main() -> None:
         print(f"| {fmt} | {t['mean']:.1f} (min {t['min']}, max {t['max']}) | {t['vocab_size']} |")
     if a.json:
         out = {"args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(a).items() if k != "_worker"},
-               "results": results, "tokens_per_motion": tpm, "threads": a.threads,
+               "runs": runs, "tokens_per_motion": tpm, "threads": a.threads,
                "records": int(len(lengths)), "mean_record_tokens": float(lengths.mean()),
-               "load_avg": os.getloadavg(), "torch": torch.__version__}
-        Path(a.json).write_text(json.dumps(out, indent=1), encoding="utf-8")
+               "supervised_fraction": float(supervised.sum() / lengths.sum()),
+               "torch": torch.__version__}
+        from motiongpt.utils.atomic import atomic_write_text
+
+        atomic_write_text(Path(a.json), json.dumps(out, indent=1))
 
 
 if __name__ == "__main__":

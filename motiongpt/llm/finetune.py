@@ -24,13 +24,25 @@ What the loop does, and why:
 * **Exact resume** — a checkpoint holds the weights (adapter or full), the optimizer state
   (pickle-free, :mod:`motiongpt.utils.train_state`), every process's RNG state and the step;
   ``N steps + resume + N steps`` equals ``2N`` steps (tested to 1e-6). Under DeepSpeed the optimizer
-  state lives in DeepSpeed's partitioned format, which is only saved with pickles: checkpoints then
-  hold weights + RNG + step, and a resume restarts the optimizer moments (with a warning).
+  state lives in DeepSpeed's partitions, which DeepSpeed only saves with pickles; with one process
+  the trainer reads the fp32 master partitions and their Adam moments out of the ZeRO-1/2/3
+  optimizer itself and saves them with safetensors (:func:`save_zero_optimizer`), restored after
+  ``accelerator.prepare`` (resume == uninterrupted under ZeRO-2, tested). With several DeepSpeed
+  processes (each holds only its own partition) checkpoints hold weights + RNG + step, and a resume
+  restarts the optimizer moments (with a warning).
+* **Speed** (CPU figures in ``BENCHMARKS.md``) — exact shortcuts only: the LM head, the cross
+  entropy and the last block's ``o_proj`` / MLP run on the supervised positions only
+  (:func:`causal_lm_loss`); unpacked right-padded batches go to the model without a padding mask
+  (causal attention never lets a real token see the padding after it); on CPU, LoRA dropout draws
+  only the dropped positions (:class:`SparseDropout`, the same distribution as ``nn.Dropout``);
+  without any dropout, the prompt prefix all rows of a batch share (the instruction template) runs
+  once per micro-batch (``batch.share_prefix``). ``batch.group_by_length`` removes most padding.
 * **Outputs** — see :mod:`motiongpt.llm.checkpoint` for the directory layout.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import logging
@@ -41,7 +53,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator, Sequence
 
 import torch
 
@@ -82,6 +94,17 @@ __all__ = [
     "PreparedData",
     "load_training_data",
     "lr_at",
+    "causal_lm_loss",
+    "head_on_rows",
+    "tail_on_rows",
+    "last_block_tail",
+    "shared_prefix_length",
+    "prefix_sharing_allowed",
+    "SparseDropout",
+    "dropped_positions",
+    "use_sparse_dropout",
+    "save_zero_optimizer",
+    "load_zero_optimizer",
     "finetune",
     "process_state",
 ]
@@ -94,6 +117,7 @@ _RESUMABLE_CHANGES = {
     "run_name", "out_dir", "prepared", "vq_dir",
     "train.max_steps", "train.epochs", "train.eval_every", "train.eval_max_batches", "train.save_every",
     "train.keep_last_n", "train.log_every", "train.tensorboard", "train.progress_bar",
+    "batch.share_prefix",  # a speed switch: the same numbers to float rounding
 }
 
 
@@ -174,6 +198,302 @@ def lr_at(step: int, total_steps: int, optim: OptimSection) -> float:
     else:
         factor = floor + (1.0 - floor) * (1.0 - progress)
     return optim.lr * factor
+
+
+# --------------------------------------------------------------------------------------------
+# loss on the supervised positions only
+
+
+@contextlib.contextmanager
+def head_on_rows(head: torch.nn.Module, keep: torch.Tensor) -> Iterator[list[int]]:
+    """While active, ``head`` (the model's LM head module) sees only the hidden states at ``keep``.
+
+    ``keep`` is a (B, L) bool tensor; a forward pre-hook turns the head's input (B, L, H) into
+    (N, H), N = ``keep.sum()``, so the model returns (N, V) logits. The hook goes on the module
+    itself and the module is *called* (never its weight read directly), so it composes with peft's
+    ``ModulesToSaveWrapper`` / ``TrainableTokensWrapper`` around the head and with DeepSpeed ZeRO-3's
+    parameter-gathering hooks. Yields a one-element list counting the head's calls (the caller
+    checks it was exactly one).
+    """
+    calls = [0]
+
+    def select(module: torch.nn.Module, args: tuple, kwargs: dict) -> tuple[tuple, dict]:
+        if not args or args[0].shape[:2] != keep.shape:
+            raise RuntimeError(
+                f"the LM head {type(module).__name__} was not called with the (B, L, H) hidden states of the "
+                f"batch {tuple(keep.shape)} as its first argument; cannot select the supervised positions"
+            )
+        calls[0] += 1
+        return (args[0][keep],) + tuple(args[1:]), kwargs  # (B, L, H) -> (N, H)
+
+    handle = head.register_forward_pre_hook(select, with_kwargs=True)
+    try:
+        yield calls
+    finally:
+        handle.remove()
+
+
+@contextlib.contextmanager
+def tail_on_rows(module: torch.nn.Module, keep: torch.Tensor) -> Iterator[list[int]]:
+    """While active, ``module``, a position-wise part of the *last* decoder block whose output is
+    added to the residual stream (its ``mlp``, its attention output projection), runs on the rows at
+    ``keep`` only; its output is scattered back into zeros (B, L, H).
+
+    Why this is exact where it is used: after the last block, a position's hidden state only feeds
+    the final norm (position-wise) and the LM head, which :func:`head_on_rows` restricts to the same
+    positions; so these modules' outputs at any other position are never read, and the residual
+    stream there may as well lack them. Loss and gradients are unchanged (tested). Never for blocks
+    whose outputs feed later attention (any block but the last). Yields the call counter.
+    """
+    calls = [0]
+
+    def select(module: torch.nn.Module, args: tuple, kwargs: dict) -> tuple[tuple, dict]:
+        if not args or args[0].shape[:2] != keep.shape:
+            raise RuntimeError(f"the last block's {type(module).__name__} got an unexpected input; "
+                               "cannot restrict it to the supervised positions")
+        calls[0] += 1
+        return (args[0][keep],) + tuple(args[1:]), kwargs  # (B, L, H) -> (N, H)
+
+    def scatter(module: torch.nn.Module, args: tuple, kwargs: dict, out: Any) -> torch.Tensor:
+        if not torch.is_tensor(out) or out.dim() != 2:
+            raise RuntimeError(f"the last block's {type(module).__name__} does not return one (N, H) tensor")
+        full = out.new_zeros(tuple(keep.shape) + (out.shape[-1],))  # (B, L, H)
+        full[keep] = out  # the same row order as args[0][keep]
+        return full
+
+    handles = [module.register_forward_pre_hook(select, with_kwargs=True),
+               module.register_forward_hook(scatter, with_kwargs=True)]
+    try:
+        yield calls
+    finally:
+        for h in handles:
+            h.remove()
+
+
+POSITIONWISE_TAIL_MODEL_TYPES = ("llama", "mistral", "qwen2", "qwen3")
+"""Architectures whose decoder block is ``h = h + self_attn.o_proj(attn(norm(h)))`` then
+``h = h + mlp(norm(h))`` with a dense position-wise ``mlp``: :func:`tail_on_rows` may restrict
+the last block's ``o_proj`` and ``mlp`` to the supervised positions."""
+
+
+def last_block_tail(model: Any) -> list[torch.nn.Module]:
+    """The attention output projection and the ``mlp`` of the last decoder block of a LLaMA-family
+    causal LM (peft-wrapped or not; the modules peft put in place), or ``[]`` for other
+    architectures (they get the LM-head restriction only)."""
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    if getattr(getattr(base, "config", None), "model_type", None) not in POSITIONWISE_TAIL_MODEL_TYPES:
+        return []
+    layers = getattr(base.get_decoder(), "layers", None) if hasattr(base, "get_decoder") else None
+    if not isinstance(layers, torch.nn.ModuleList) or len(layers) == 0:
+        return []
+    last = layers[-1]
+    found = [getattr(getattr(last, "self_attn", None), "o_proj", None), getattr(last, "mlp", None)]
+    return [m for m in found if isinstance(m, torch.nn.Module)]
+
+
+PREFIX_SHARING_MODEL_TYPES = ("llama", "mistral", "qwen2", "qwen3")
+"""Decoder-only architectures whose positions interact only through attention over a standard
+``DynamicCache`` (full attention: a sliding window shorter than the rows disables sharing)."""
+
+MIN_SHARED_PREFIX = 8
+"""Shorter common prefixes are not worth a second forward call."""
+
+
+def shared_prefix_length(input_ids: torch.Tensor, targets: torch.Tensor, lengths: torch.Tensor,
+                         min_len: int = MIN_SHARED_PREFIX) -> int:
+    """Length P of the prompt prefix that every row of an unpacked batch shares and on which no
+    row has a loss target, leaving each row at least one token of its own; 0 when below ``min_len``.
+
+    ``input_ids`` / ``targets`` (B, L) as :func:`motiongpt.llm.packing.collate_rows` makes them
+    (right-padded, per-record targets), ``lengths`` (B,) real tokens per row. Instruction records
+    start with the same template text (BOS + Alpaca's preamble: 41 tokens with the tiny BPE tokenizer,
+    a third of a motion record).
+    """
+    if input_ids.shape[0] < 2:
+        return 0
+    differ = (input_ids != input_ids[:1]).any(0).nonzero()  # (k, 1) columns where some row differs
+    supervised = (targets != IGNORE_INDEX).any(0).nonzero()  # (m, 1) columns with a target in some row
+    p = min(int(differ[0, 0]) if len(differ) else input_ids.shape[1],
+            int(supervised[0, 0]) if len(supervised) else input_ids.shape[1],
+            int(lengths.min()) - 1)
+    return p if p >= min_len else 0
+
+
+def prefix_sharing_allowed(model: Any, max_seq_len: int) -> bool:
+    """Whether running a shared prefix once is exact for ``model`` in training: a known
+    full-attention architecture (:data:`PREFIX_SHARING_MODEL_TYPES`) and no dropout anywhere (with
+    dropout, every row's prefix would see its own random masks)."""
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    config = getattr(base, "config", None)
+    if getattr(config, "model_type", None) not in PREFIX_SHARING_MODEL_TYPES:
+        return False
+    window = getattr(config, "sliding_window", None)
+    if window is not None and getattr(config, "use_sliding_window", True) and int(window) < max_seq_len:
+        return False
+    if any(float(getattr(config, k, 0.0) or 0.0) > 0 for k in ("attention_dropout", "hidden_dropout", "dropout")):
+        return False
+    return not any(isinstance(m, (torch.nn.modules.dropout._DropoutNd, SparseDropout)) and m.p > 0
+                   for m in model.modules())
+
+
+def causal_lm_loss(
+    model: Any,
+    head: torch.nn.Module | None,
+    input_ids: torch.Tensor,
+    targets: torch.Tensor,
+    forward_kwargs: dict[str, Any],
+    *,
+    rows_only: bool = True,
+    tail: Sequence[torch.nn.Module] = (),
+    prefix: int = 0,
+) -> torch.Tensor:
+    """Summed token cross entropy (fp32) of ``logits[b, t]`` vs ``targets[b, t]`` where targets != -100.
+
+    ``targets`` are already shifted per record (:func:`motiongpt.llm.packing.collate_rows`), so no
+    further shift happens here and packed rows need nothing special. With ``rows_only`` (and a
+    ``head``, the module ``model.get_output_embeddings()`` returns) the transformer body runs on
+    every token but the LM head and the softmax over the vocabulary only on the supervised
+    positions (:func:`head_on_rows`): with response-only loss most positions are prompt, and the
+    head is a large share of a small model's FLOPs. ``tail`` (:func:`last_block_tail`) also
+    restricts the last block's ``o_proj`` and MLP to those positions (:func:`tail_on_rows`): with
+    4 blocks that is another ~15 % of the body's FLOPs at 1/5 supervised positions. ``prefix`` > 0
+    (:func:`shared_prefix_length`; only where :func:`prefix_sharing_allowed`) runs the first
+    ``prefix`` tokens, identical in every row and without targets, once as a batch of one and
+    gives the rows its keys / values as a cache, repeated per row: the rows then run only their own
+    suffix (positions continue from ``prefix``), and the prefix's gradients are the sum over rows,
+    as before (``prefix`` needs ``rows_only`` and a head; otherwise it is ignored).
+    ``rows_only=False`` computes full logits (B, L, V) first; all give the same loss and gradients
+    to float rounding (tested).
+    """
+    if not rows_only or head is None:
+        logits = model(input_ids=input_ids, use_cache=False, **forward_kwargs).logits  # (B, L, V)
+        return torch.nn.functional.cross_entropy(
+            logits.float().reshape(-1, logits.shape[-1]), targets.reshape(-1),
+            ignore_index=IGNORE_INDEX, reduction="sum",
+        )  # (B*L, V) vs (B*L,) -> ()
+    if prefix > 0:
+        from transformers import DynamicCache
+
+        base = model.get_base_model() if hasattr(model, "get_base_model") else model
+        cache = DynamicCache(config=getattr(base, "config", None))
+        # (1, P): fills the cache; the head runs on one position only (its logits are not used)
+        model(input_ids=input_ids[:1, :prefix], past_key_values=cache, use_cache=True, logits_to_keep=1)
+        cache.batch_repeat_interleave(input_ids.shape[0])  # (1, h, P, d) -> (B, h, P, d), differentiable
+        # the rows' own tokens; no mask needed (right padding), positions P.. follow from the cache
+        forward_kwargs = {**forward_kwargs, "attention_mask": None, "position_ids": None,
+                          "past_key_values": cache}
+        input_ids, targets = input_ids[:, prefix:], targets[:, prefix:]  # (B, L) -> (B, L - P)
+    keep = targets != IGNORE_INDEX  # (B, L)
+    with contextlib.ExitStack() as stack:
+        calls = [stack.enter_context(head_on_rows(head, keep))]
+        calls += [stack.enter_context(tail_on_rows(m, keep)) for m in tail]
+        logits = model(input_ids=input_ids, use_cache=False, **forward_kwargs).logits  # (N, V)
+    if any(c[0] != 1 for c in calls) or logits.dim() != 2:
+        raise RuntimeError(
+            f"the LM head / last-block modules ran {[c[0] for c in calls]} time(s) in one forward, logits "
+            f"{tuple(logits.shape)}: this model does not apply model.get_output_embeddings() once to the "
+            "final hidden states"
+        )
+    return torch.nn.functional.cross_entropy(logits.float(), targets[keep], reduction="sum")  # (N, V) vs (N,)
+
+
+# --------------------------------------------------------------------------------------------
+# LoRA dropout whose cost scales with the dropped elements
+
+
+def dropped_positions(n: int, p: float, device: torch.device | str = "cpu") -> torch.Tensor:
+    """Sorted int64 indices in ``[0, n)`` of a Bernoulli(``p``) process (each index independently
+    with probability ``p``), drawn from torch's global RNG.
+
+    Drawn as i.i.d. geometric gaps ``G = floor(log(U) / log(1 - p)) + 1`` between hits
+    (``P(G = g) = (1 - p)^(g - 1) p``), so it costs ~``n * p`` random numbers instead of ``n``.
+    """
+    if not 0.0 < p < 1.0:
+        raise ValueError(f"dropout probability must be in (0, 1), got {p}")
+    log_keep = math.log1p(-p)
+    found: list[torch.Tensor] = []
+    last = -1.0  # position of the last hit
+    while True:
+        left = n - 1 - last
+        draw = int(left * p + 6.0 * math.sqrt(left * p) + 16)  # rarely exceeded: then draw again
+        u = torch.rand(draw, dtype=torch.float64, device=device)  # [0, 1)
+        gaps = torch.floor(torch.log1p(-u) / log_keep) + 1.0  # (draw,) geometric on {1, 2, ...}
+        pos = last + torch.cumsum(gaps, 0)
+        if float(pos[-1]) >= n:
+            found.append(pos[pos < n])
+            break
+        found.append(pos)
+        last = float(pos[-1])
+    return torch.cat(found).to(torch.int64)
+
+
+class _SparseDropoutFn(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor, p: float) -> torch.Tensor:
+        pos = dropped_positions(x.numel(), p, x.device)
+        scale = 1.0 / (1.0 - p)
+        out = (x * scale).contiguous()
+        out.view(-1).index_fill_(0, pos, 0.0)
+        ctx.save_for_backward(pos)
+        ctx.scale = scale
+        return out
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
+        (pos,) = ctx.saved_tensors
+        g = (grad * ctx.scale).contiguous()  # the same element order as the forward's output
+        g.view(-1).index_fill_(0, pos, 0.0)
+        return g, None
+
+
+class SparseDropout(torch.nn.Module):
+    """Inverted dropout distributed exactly as ``torch.nn.Dropout(p)`` (each element zeroed
+    independently with probability ``p``, the rest scaled by ``1 / (1 - p)``), for small ``p``.
+
+    ``nn.Dropout`` draws one Bernoulli number per element, which on CPU costs about as much as the
+    frozen projection it feeds, and LoRA has one dropout per adapted projection (with peft's
+    dropout our LoRA step is 12-14 % slower: ``BENCHMARKS.md``). Here only the ~``p * n`` dropped
+    positions are drawn (:func:`dropped_positions`) and zeroed in a scaled copy; backward zeroes
+    the same positions.
+    The random stream differs from ``nn.Dropout``'s (not the distribution); it still comes from the
+    global torch RNG, so seeding and checkpointed RNG states make runs exactly reproducible.
+    """
+
+    def __init__(self, p: float) -> None:
+        super().__init__()
+        if not 0.0 <= p < 1.0:
+            raise ValueError(f"dropout probability must be in [0, 1), got {p}")
+        self.p = float(p)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0.0 or x.numel() == 0:
+            return x
+        return _SparseDropoutFn.apply(x, self.p)
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"
+
+
+SPARSE_DROPOUT_MAX_P = 0.2
+"""Above this, drawing a gap per dropped element costs about as much as one number per element."""
+
+
+def use_sparse_dropout(model: torch.nn.Module) -> int:
+    """Replace the ``nn.Dropout`` modules of peft LoRA layers (``lora_dropout``) with
+    :class:`SparseDropout` of the same ``p`` (for ``0 < p <= SPARSE_DROPOUT_MAX_P``). Dropout modules
+    hold no weights, so saved adapters are unchanged. Returns how many were replaced."""
+    count = 0
+    for module in model.modules():
+        drops = getattr(module, "lora_dropout", None)
+        if not isinstance(drops, torch.nn.ModuleDict):
+            continue
+        for name, drop in list(drops.items()):
+            if type(drop) is torch.nn.Dropout and 0.0 < drop.p <= SPARSE_DROPOUT_MAX_P:
+                replacement = SparseDropout(drop.p)
+                replacement.train(drop.training)
+                drops[name] = replacement
+                count += 1
+    return count
 
 
 # --------------------------------------------------------------------------------------------
@@ -331,6 +651,12 @@ def _build_model(
     else:
         model = get_peft_model(model, _lora_config(cfg, model, ids.all_ids(), mode))
     model.peft_config["default"].base_model_name_or_path = info["base_model_path"]
+    if device == "cpu":
+        # on CPU nn.Dropout's per-element Bernoulli draws cost more than the projections they feed;
+        # on GPUs the fused dropout kernel is cheap and the sparse one would sync with the host
+        info["lora_dropout"] = "sparse" if use_sparse_dropout(model) else "none"
+    else:
+        info["lora_dropout"] = "torch"
     return model, info
 
 
@@ -458,6 +784,84 @@ def process_state() -> Any:
     return state
 
 
+DS_OPTIMIZER_FILE = "ds_optimizer"
+"""``<name>.safetensors`` + ``<name>.json``: the DeepSpeed ZeRO optimizer state, pickle-free."""
+
+
+def _zero_partitions(optimizer: Any) -> tuple[list[torch.Tensor], torch.optim.Optimizer] | None:
+    """The fp32 master partitions of a DeepSpeed ZeRO-1/2/3 optimizer (behind accelerate's wrapper)
+    and the torch optimizer that steps them (its ``state`` is keyed by those tensors), or None when
+    the state is not plainly in memory (NVMe swapping, an unknown optimizer class)."""
+    zero = getattr(optimizer, "optimizer", None)  # accelerate's DeepSpeedOptimizerWrapper -> ZeRO optimizer
+    base = getattr(zero, "optimizer", None)
+    if not isinstance(base, torch.optim.Optimizer):
+        return None
+    if getattr(zero, "swap_optimizer", False) or getattr(zero, "backup_optimizer", None) is not None:
+        return None  # NVMe-swapped, or split over a second optimizer (ZeRO-3 partial offload)
+    for attr in ("single_partition_of_fp32_groups", "fp32_partitioned_groups_flat"):  # ZeRO-1/2, ZeRO-3
+        parts = getattr(zero, attr, None)
+        if isinstance(parts, list) and parts and all(torch.is_tensor(t) for t in parts):
+            return parts, base
+    return None
+
+
+def save_zero_optimizer(optimizer: Any, folder: Path) -> bool:
+    """Write this process's DeepSpeed ZeRO optimizer state to ``folder`` as safetensors + JSON:
+    the fp32 master partitions and their optimizer state (Adam ``exp_avg`` / ``exp_avg_sq`` /
+    ``step``). DeepSpeed's own checkpoints pickle this; here nothing is pickled. Returns False (and
+    writes nothing) when the state cannot be captured (see :func:`_zero_partitions`)."""
+    from safetensors.torch import save_file
+
+    found = _zero_partitions(optimizer)
+    if found is None:
+        return False
+    parts, base = found
+    tensors: dict[str, torch.Tensor] = {}
+    scalars: dict[str, Any] = {}
+    for k, master in enumerate(parts):
+        tensors[f"master.{k}"] = master.detach().cpu().contiguous().clone()
+        for key, value in base.state.get(master, {}).items():
+            if torch.is_tensor(value):
+                tensors[f"state.{k}.{key}"] = value.detach().cpu().contiguous().clone()
+            else:
+                scalars[f"state.{k}.{key}"] = value
+    meta = {"partitions": [list(p.shape) for p in parts], "scalars": scalars,
+            "optimizer": type(base).__name__}
+    save_file(tensors, str(folder / f"{DS_OPTIMIZER_FILE}.safetensors"))
+    (folder / f"{DS_OPTIMIZER_FILE}.json").write_text(json.dumps(meta, indent=1), encoding="utf-8")
+    return True
+
+
+def load_zero_optimizer(optimizer: Any, folder: Path) -> None:
+    """Restore :func:`save_zero_optimizer`'s state into a freshly prepared DeepSpeed optimizer
+    (after ``accelerator.prepare``): master partitions copied in place, optimizer state set."""
+    from safetensors.torch import load_file
+
+    found = _zero_partitions(optimizer)
+    if found is None:
+        raise ValueError(f"{folder} holds a DeepSpeed optimizer state but this run's optimizer cannot take it")
+    parts, base = found
+    meta = json.loads((folder / f"{DS_OPTIMIZER_FILE}.json").read_text(encoding="utf-8"))
+    if meta["partitions"] != [list(p.shape) for p in parts] or meta["optimizer"] != type(base).__name__:
+        raise ValueError(
+            f"cannot resume the optimizer from {folder}: its partitions {meta['partitions']} "
+            f"({meta['optimizer']}) differ from this run's {[list(p.shape) for p in parts]} ({type(base).__name__})"
+        )
+    tensors = load_file(str(folder / f"{DS_OPTIMIZER_FILE}.safetensors"))
+    for k, master in enumerate(parts):
+        with torch.no_grad():
+            master.copy_(tensors[f"master.{k}"])
+        state: dict[str, Any] = {}
+        for name, value in list(tensors.items()) + list(meta["scalars"].items()):
+            _, idx, key = name.split(".", 2) if name.startswith("state.") else ("", "-1", "")
+            if int(idx) == k:
+                # moments follow the master's device and dtype; the step counter keeps its own dtype
+                state[key] = value.to(master.device, master.dtype) if torch.is_tensor(value) and key != "step" \
+                    else value
+        if state:
+            base.state[master] = state
+
+
 def _micro_batches(plan: list, k: int, ga: int, world: int, rank: int) -> list:
     """Micro-batches of step ``k`` of an epoch for process ``rank``: ``plan[(k*GA + j)*W + rank]``."""
     return [plan[(k * ga + j) * world + rank] for j in range(ga)]
@@ -580,17 +984,32 @@ class _Run:
         self.n_total = sum(p.numel() for p in model.parameters())
         self.model, self.optimizer = self.accelerator.prepare(model, optimizer)
         self.unwrapped = self.accelerator.unwrap_model(self.model)
+        self.head = self.unwrapped.get_output_embeddings()  # (peft wrappers included) or None
+        # gradient checkpointing recomputes the block in backward without the hooks (other shapes)
+        self.tail = [] if cfg.train.gradient_checkpointing else last_block_tail(self.unwrapped)
+        # a shared prefix means two forward calls before one backward: plain single-process runs only
+        # (DDP's reducer and ZeRO-3's module tracing expect one), and never with dropout (not exact)
+        self.share_prefix = bool(
+            cfg.batch.share_prefix and self.world == 1 and not self.is_ds and not cfg.train.gradient_checkpointing
+            and prefix_sharing_allowed(self.unwrapped, cfg.batch.max_seq_len)
+        )
         self.attn_impl = getattr(self.unwrapped.config, "_attn_implementation", cfg.attn_implementation)
 
         set_seed(cfg.seed, device_specific=True)  # dropout: a different stream on every process
         self.step = 0
         if self.resume_dir is not None:
             self.step = int(self.saved_state["step"])
-            if self.saved_state.get("optimizer_saved") and not self.is_ds:
+            saved = bool(self.saved_state.get("optimizer_saved"))
+            zero_format = (self.resume_dir / f"{DS_OPTIMIZER_FILE}.json").is_file()
+            if saved and self.is_ds and zero_format:
+                load_zero_optimizer(self.optimizer, self.resume_dir)
+            elif saved and not self.is_ds and not zero_format:
                 load_optimizer(self.optimizer, self.resume_dir)
             elif self.main:
-                log.warning("resuming from %s without optimizer moments (DeepSpeed checkpoint): the optimizer "
-                            "restarts from zero state; the run is not bit-exact", self.resume_dir)
+                log.warning("resuming from %s without optimizer moments (DeepSpeed with several processes, a "
+                            "state DeepSpeed swaps out, or a checkpoint written with / without DeepSpeed resumed "
+                            "the other way): the optimizer restarts from zero state; the run is not bit-exact",
+                            self.resume_dir)
             load_rng_state(self.resume_dir, name=f"rng_state_{self.rank}")
             if self.main:
                 log.info("resumed from %s at step %d", self.resume_dir, self.step)
@@ -625,6 +1044,7 @@ class _Run:
             "num_processes": self.world,
             "distributed_type": str(self.accelerator.distributed_type).split(".")[-1],
             "zero_stage": self.zero_stage,
+            "shared_prefix": self.share_prefix,
             "trainable_parameters": self.n_trainable,
             "total_parameters": self.n_total,
             "versions": _versions(),
@@ -648,13 +1068,14 @@ class _Run:
         kw = attention_inputs(batch, packed=packed, packing_attention=self.cfg.batch.packing_attention,
                               attn_implementation=self.attn_impl, dtype=self.prec["compute_dtype"])
         kw = {k: (v.to(acc.device) if torch.is_tensor(v) else v) for k, v in kw.items()}
+        input_ids, targets = batch["input_ids"].to(acc.device), batch["targets"].to(acc.device)
+        prefix = 0
+        if self.share_prefix and not packed:
+            prefix = shared_prefix_length(input_ids, targets, batch["attention_mask"].sum(1))
         with acc.autocast():
-            logits = self.model(input_ids=batch["input_ids"].to(acc.device), use_cache=False, **kw).logits
-        targets = batch["targets"].to(acc.device)
-        return torch.nn.functional.cross_entropy(
-            logits.float().reshape(-1, logits.shape[-1]), targets.reshape(-1),
-            ignore_index=IGNORE_INDEX, reduction="sum",
-        )  # (B, L, V) vs (B, L) -> ()
+            # the model wrapper (DDP / DeepSpeed engine) is what runs, so gradient sync and ZeRO hooks
+            # work as usual; the LM head only sees the supervised positions
+            return causal_lm_loss(self.model, self.head, input_ids, targets, kw, tail=self.tail, prefix=prefix)
 
     def train_step(self, step: int) -> tuple[torch.Tensor, float | None, list[int]]:
         """One optimizer step: returns (ce sum, loss tokens, real tokens) of this process's
@@ -741,6 +1162,9 @@ class _Run:
                 write_run_config(tmp, self.cfg, self.resolved)
                 if not self.is_ds:
                     save_optimizer(self.optimizer, tmp)
+                    optimizer_saved = True
+                else:  # one process holds the whole ZeRO state; with several, each holds only its partition
+                    optimizer_saved = self.world == 1 and save_zero_optimizer(self.optimizer, tmp)
                 for r, (tensors, meta) in enumerate(per_rank):
                     save_file(tensors, str(tmp / f"rng_state_{r}.safetensors"))
                     (tmp / f"rng_state_{r}.json").write_text(json.dumps(meta), encoding="utf-8")
@@ -751,7 +1175,7 @@ class _Run:
                     "num_processes": self.world,
                     "data_fingerprint": self.fingerprint,
                     "trainable": self.trainable,
-                    "optimizer_saved": not self.is_ds,
+                    "optimizer_saved": optimizer_saved,
                     "tokens_seen": self.tokens_seen,
                     "best_val_loss": self.best_val,
                 }

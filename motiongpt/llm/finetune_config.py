@@ -100,8 +100,15 @@ class BatchSection:
     ``(B, 1, L, L)`` (eager and sdpa attention). ``position_ids``: no mask, position ids that
     restart per record; transformers derives the same block-diagonal mask from them (also the
     path flash-attention uses). Both are tested equal to running each record alone."""
+    share_prefix: bool = True
+    """Run the prompt prefix that all records of an unpacked micro-batch share (the instruction
+    template: ~1/3 of a motion record's tokens) once per micro-batch and give every record its
+    keys / values, instead of once per record. Exact (same loss and gradients to float rounding),
+    so it only applies where it is: no dropout anywhere (``lora.dropout=0``), a LLaMA-family model,
+    one process without DeepSpeed, no gradient checkpointing; otherwise ignored."""
     group_by_length: bool = False
-    """Without packing: batch records of similar length together (less padding), batch order shuffled."""
+    """Without packing: batch records of similar length together (less padding), batch order shuffled.
+    On CPU the fastest batching measured (``BENCHMARKS.md``): ~1 % padding, attention per record."""
     shuffle: bool = True
     """Shuffle the records every epoch (seeded: ``seed`` + epoch)."""
 

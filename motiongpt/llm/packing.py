@@ -329,14 +329,19 @@ def attention_inputs(
 ) -> dict[str, Any]:
     """The ``attention_mask`` / ``position_ids`` keyword arguments for the model's forward.
 
-    Unpacked: the 2D padding mask (B, L) and position ids (transformers builds the causal mask).
+    Unpacked: nothing at all. The rows are right-padded and every record starts at position 0, so
+    the default position ids (``arange(L)``) are the records' own, and under the causal mask a real
+    token only ever sees earlier tokens of its own record: padding sits after the record and never
+    reaches it (padding positions carry no loss). Without a padding mask, sdpa runs its causal kernel
+    (which skips the upper triangle) instead of a masked dense one; the result equals the padded-mask
+    forward to float rounding (tested).
     Packed + ``mask4d``: the block-diagonal causal mask (B, 1, L, L) — bool for sdpa, additive
     float for eager — with restarting position ids. Packed + ``position_ids``: no mask at all;
     transformers detects the restarts in the position ids and builds the same mask (needs
     ``use_cache=False``, which the trainer always passes).
     """
     if not packed:
-        return {"attention_mask": batch["attention_mask"], "position_ids": batch["position_ids"]}
+        return {"attention_mask": None, "position_ids": None}
     if packing_attention == "position_ids":
         return {"attention_mask": None, "position_ids": batch["position_ids"]}
     allowed = block_causal_allowed(batch["segments"])  # (B, 1, L, L)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -56,26 +57,77 @@ def _adapter_diff(a: Path, b: Path) -> float:
     return max((wa[k] - wb[k]).abs().max().item() for k in wa)
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("zero", ["zero2", "zero3"])
-def test_deepspeed_single_process_matches_plain(prepared, plain_run, tmp_path, zero):
-    from motiongpt.llm.checkpoint import read_run_config
-
-    out = tmp_path / zero
+def _ds_launch(zero: str, prepared: Path, out: Path, *args: str) -> subprocess.CompletedProcess:
+    """``accelerate launch`` of the fine-tuning CLI under a DeepSpeed ZeRO config, one process."""
     accelerate = Path(sys.executable).with_name("accelerate")
     cmd = [str(accelerate), "launch", "--config_file", f"configs/accelerate/deepspeed_{zero}.yaml",
            "--num_processes", "1", "--main_process_port", str(_free_port()),
-           "finetune_motion.py", *QUICK, *OPTS, f"prepared={prepared}", f"out_dir={out}"]
+           "finetune_motion.py", *args, *QUICK, *OPTS, f"prepared={prepared}", f"out_dir={out}"]
     res = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=600,
                          env={**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"})
     assert res.returncode == 0, (res.stdout[-3000:], res.stderr[-5000:])
+    return res
+
+
+@pytest.fixture(scope="module")
+def ds_runs(prepared, tmp_path_factory) -> dict[str, Path]:
+    """Uninterrupted single-process DeepSpeed runs, made on first use (shared by the tests)."""
+    made: dict[str, Path] = {}
+
+    def get(zero: str) -> Path:
+        if zero not in made:
+            out = tmp_path_factory.mktemp(zero) / "run"
+            _ds_launch(zero, prepared, out)
+            made[zero] = out
+        return made[zero]
+
+    return get  # type: ignore[return-value]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("zero", ["zero2", "zero3"])
+def test_deepspeed_single_process_matches_plain(prepared, plain_run, ds_runs, zero):
+    from motiongpt.llm.checkpoint import read_run_config
+
+    out = ds_runs(zero)
     _, resolved = read_run_config(out)
     assert resolved["distributed_type"] == "DEEPSPEED" and resolved["zero_stage"] == int(zero[-1])
     # DeepSpeed (fp32, one process) reproduces the plain run
     assert train_losses(out) == pytest.approx(train_losses(plain_run), abs=1e-5)
     assert _adapter_diff(out, plain_run) < 1e-5
     state = json.loads((out / "checkpoint-6" / "trainer_state.json").read_text())
-    assert state["optimizer_saved"] is False  # DeepSpeed's optimizer state is not saved (pickle-only)
+    # the ZeRO optimizer state is captured pickle-free (DeepSpeed's own checkpoints pickle it)
+    assert state["optimizer_saved"] is True
+    assert (out / "checkpoint-6" / "ds_optimizer.safetensors").is_file()
+    assert not list((out / "checkpoint-6").glob("*.pt")) and not list((out / "checkpoint-6").glob("*.pkl"))
+
+
+@pytest.mark.slow
+def test_deepspeed_zero2_resume_equals_uninterrupted(prepared, ds_runs, tmp_path):
+    """ZeRO-2, one process: 3 steps + resume + 3 steps == 6 steps (optimizer moments restored)."""
+    from safetensors.torch import load_file
+
+    full = ds_runs("zero2")
+    out = tmp_path / "resumed"
+    _ds_launch("zero2", prepared, out, "--stop_at", "3")
+    ckpt = out / "checkpoint-3"
+    assert (out / "latest").read_text().strip() == "checkpoint-3"
+    moments = load_file(str(ckpt / "ds_optimizer.safetensors"))
+    assert {k.split(".")[-1] for k in moments if k.startswith("state.")} == {"exp_avg", "exp_avg_sq", "step"}
+    assert any(float(v.abs().max()) > 0 for k, v in moments.items() if k.endswith("exp_avg_sq"))
+    # the same checkpoint without its optimizer state: the old behaviour, for contrast
+    cold = tmp_path / "cold"
+    shutil.copytree(out, cold)
+    for f in (cold / "checkpoint-3").glob("ds_optimizer.*"):
+        f.unlink()
+    state_file = cold / "checkpoint-3" / "trainer_state.json"
+    state_file.write_text(json.dumps({**json.loads(state_file.read_text()), "optimizer_saved": False}))
+    _ds_launch("zero2", prepared, out, "--resume", "latest")
+    _ds_launch("zero2", prepared, cold, "--resume", "latest")
+    assert train_losses(out) == pytest.approx(train_losses(full), abs=1e-6)
+    assert _adapter_diff(out, full) < 1e-6
+    # restarting the moments is visibly different (so the equality above is not vacuous)
+    assert _adapter_diff(cold, full) > 1e-4
 
 
 def _dp_worker(prepared: str, out: str, report: str) -> None:

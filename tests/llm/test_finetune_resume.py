@@ -53,6 +53,10 @@ def test_resume_equals_uninterrupted(prepared, tmp_path, method, extra):
     assert set(wa) == set(wb)
     for k in wa:
         assert (wa[k] - wb[k]).abs().max().item() < 1e-6, k
+    if method == "lora":  # on CPU the LoRA dropout (p=0.1 here) is the sparse one, and resumes exactly
+        from motiongpt.llm.checkpoint import read_run_config
+
+        assert read_run_config(b)[1]["lora_dropout"] == "sparse"
     # val records: one continuous curve, no duplicates
     steps = [json.loads(x)["step"] for x in (b / "metrics.jsonl").read_text().splitlines()
              if json.loads(x)["split"] == "val"]
