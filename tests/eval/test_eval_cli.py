@@ -8,46 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-import torch
-
-from motiongpt.config import apply_overrides
-from motiongpt.data.humanml3d import load_humanml3d
-from motiongpt.eval.evaluator import TextMotionEvaluator, get_preset
-from motiongpt.eval.text import Vocabulary
-
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "generate"))
-
-from gen_testlib import make_checkpoint  # noqa: E402
-
 REPO = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(scope="module")
-def run_dir(tmp_path_factory) -> Path:
-    """The nano LoRA run of test_eval_run.py (same folder: built once per session)."""
-    root = tmp_path_factory.getbasetemp() / "eval_run_checkpoint"
-    run = root / "run_vocab_lora"
-    if not (run / "train_summary.json").is_file():
-        torch.set_num_threads(1)
-        make_checkpoint(root, "vocab", "lora")
-    return run
-
-
-@pytest.fixture(scope="module")
-def evaluator_dir(tmp_path_factory, syn_corpus) -> Path:
-    """The untrained small evaluator of test_eval_run.py (same folder: built once per session)."""
-    out = tmp_path_factory.getbasetemp() / "eval_run_evaluator"
-    if not (out / "manifest.json").is_file():
-        ds = load_humanml3d(syn_corpus, "train")
-        torch.manual_seed(0)
-        cfg = apply_overrides(get_preset("tiny"), [
-            "model.dim_word=16", "model.dim_text_hidden=32", "model.dim_coemb_hidden=32",
-            "model.dim_movement_enc_hidden=32", "model.dim_movement_latent=32", "model.dim_motion_hidden=32"])
-        vocab = Vocabulary.build(c for clip in ds.clips for c in clip.captions)
-        TextMotionEvaluator(cfg, vocab, mean=ds.mean, std=ds.std).save_pretrained(out)
-    return out
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:

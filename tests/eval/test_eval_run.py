@@ -5,60 +5,17 @@ from __future__ import annotations
 import json
 import math
 import os
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from motiongpt.config import apply_overrides
 from motiongpt.data.humanml3d import load_humanml3d
-from motiongpt.eval.evaluator import TextMotionEvaluator, get_preset
+from motiongpt.eval.evaluator import TextMotionEvaluator
 from motiongpt.eval.run import EVAL_TASKS, KEY_TASKS, CacheMismatchError, EvalConfig, canonical_poses, evaluate
-from motiongpt.eval.text import Vocabulary
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "generate"))
-
-from gen_testlib import make_checkpoint  # noqa: E402
-
-SMALL_EVALUATOR = ["model.dim_word=16", "model.dim_text_hidden=32", "model.dim_coemb_hidden=32",
-                   "model.dim_movement_enc_hidden=32", "model.dim_movement_latent=32", "model.dim_motion_hidden=32"]
-
-
-def shared_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A nano LoRA run (vocab format; records of all eight tasks, 3 steps), built once per session
-    and shared with test_eval_cli.py through the session's base temp folder."""
-    root = tmp_path_factory.getbasetemp() / "eval_run_checkpoint"
-    run = root / "run_vocab_lora"
-    if not (run / "train_summary.json").is_file():
-        torch.set_num_threads(1)
-        make_checkpoint(root, "vocab", "lora")
-    return run
-
-
-def shared_evaluator(tmp_path_factory: pytest.TempPathFactory, corpus: Path) -> Path:
-    """An untrained small evaluator over the corpus's vocabulary and Mean/Std (the driver's
-    bookkeeping does not need a trained one)."""
-    out = tmp_path_factory.getbasetemp() / "eval_run_evaluator"
-    if not (out / "manifest.json").is_file():
-        ds = load_humanml3d(corpus, "train")
-        torch.manual_seed(0)
-        cfg = apply_overrides(get_preset("tiny"), SMALL_EVALUATOR)
-        vocab = Vocabulary.build(c for clip in ds.clips for c in clip.captions)
-        TextMotionEvaluator(cfg, vocab, mean=ds.mean, std=ds.std).save_pretrained(out)
-    return out
-
-
-@pytest.fixture(scope="module")
-def run_dir(tmp_path_factory) -> Path:
-    return shared_checkpoint(tmp_path_factory)
-
-
-@pytest.fixture(scope="module")
-def evaluator_dir(tmp_path_factory, syn_corpus) -> Path:
-    return shared_evaluator(tmp_path_factory, syn_corpus)
 
 
 @pytest.fixture(scope="module")
