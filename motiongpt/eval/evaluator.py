@@ -42,6 +42,7 @@ from torch import nn
 from motiongpt.config import ConfigError, load_config, save_config
 from motiongpt.eval.official import MotionEncoderBiGRUCo, MovementConvEncoder, TextEncoderBiGRUCo
 from motiongpt.eval.text import POS_ENUMERATOR, Vocabulary
+from motiongpt.motion.stats import checked_mean_std
 from motiongpt.utils.atomic import atomic_directory, sha256_file
 
 __all__ = [
@@ -342,15 +343,7 @@ class TextMotionEvaluator(nn.Module):
         self.movement_encoder = MaskedMovementEncoder(d_in, m.dim_movement_enc_hidden, m.dim_movement_latent, m.dropout)
         self.text_encoder = TextEncoderBiGRUCo(m.dim_word, m.dim_pos_ohot, m.dim_text_hidden, m.dim_coemb_hidden)
         self.motion_encoder = MotionEncoderBiGRUCo(m.dim_movement_latent, m.dim_motion_hidden, m.dim_coemb_hidden)
-        mean = np.zeros(m.nfeats, np.float32) if mean is None else np.asarray(mean, np.float32)
-        std = np.ones(m.nfeats, np.float32) if std is None else np.asarray(std, np.float32)
-        for name, arr in (("mean", mean), ("std", std)):
-            if arr.shape != (m.nfeats,):
-                raise ValueError(f"{name} has shape {arr.shape}, expected ({m.nfeats},) for model.nfeats={m.nfeats}")
-            if not np.isfinite(arr).all():
-                raise ValueError(f"{name} contains NaN or inf")
-        if (std <= 0).any():
-            raise ValueError(f"std has non-positive entries at dims {np.flatnonzero(std <= 0)[:5].tolist()}")
+        mean, std = checked_mean_std(mean, std, m.nfeats)
         # not in the weights file (they live in mean.npy/std.npy) but follow the module's device
         self.register_buffer("mean", torch.from_numpy(mean.copy()), persistent=False)
         self.register_buffer("std", torch.from_numpy(std.copy()), persistent=False)

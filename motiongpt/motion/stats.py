@@ -8,7 +8,7 @@ import numpy as np
 
 from motiongpt.motion.features import _n_joints, _where, feature_blocks
 
-__all__ = ["compute_mean_std"]
+__all__ = ["compute_mean_std", "checked_mean_std"]
 
 
 def compute_mean_std(
@@ -84,3 +84,23 @@ def compute_mean_std(
             value = float(zero_std_fill)
         std[sl] = value
     return mean.astype(np.float32), std.astype(np.float32)
+
+
+def checked_mean_std(
+    mean: np.ndarray | None, std: np.ndarray | None, nfeats: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Validated float32 copies of a model's normalization statistics (zeros / ones when ``None``).
+
+    Raises ``ValueError`` for a shape other than ``(nfeats,)``, NaN / inf entries, or a
+    non-positive std (the dimensions are named), so a model never normalizes with a wrong vector.
+    """
+    mean = np.zeros(nfeats, np.float32) if mean is None else np.array(mean, dtype=np.float32)
+    std = np.ones(nfeats, np.float32) if std is None else np.array(std, dtype=np.float32)
+    for name, arr in (("mean", mean), ("std", std)):
+        if arr.shape != (nfeats,):
+            raise ValueError(f"{name} has shape {arr.shape}, expected ({nfeats},) for model.nfeats={nfeats}")
+        if not np.isfinite(arr).all():
+            raise ValueError(f"{name} contains NaN or inf")
+    if (std <= 0).any():
+        raise ValueError(f"std has non-positive entries at dims {np.flatnonzero(std <= 0)[:5].tolist()}")
+    return mean, std

@@ -34,6 +34,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from motiongpt.config import ConfigError, load_config, save_config
+from motiongpt.motion.stats import checked_mean_std
 from motiongpt.utils.atomic import atomic_directory, sha256_file
 from motiongpt.vq.config import VQConfig, check_config
 
@@ -321,15 +322,7 @@ class VQVAE(nn.Module):
         self.encoder = Encoder(m.nfeats, m.code_dim, m.width, m.down_t, m.depth, m.dilation_growth_rate)
         self.quantizer = QuantizeEMAReset(m.nb_code, m.code_dim, m.ema_decay, m.reset_threshold)
         self.decoder = Decoder(m.nfeats, m.code_dim, m.width, m.down_t, m.depth, m.dilation_growth_rate)
-        mean = np.zeros(m.nfeats, np.float32) if mean is None else np.asarray(mean, dtype=np.float32)
-        std = np.ones(m.nfeats, np.float32) if std is None else np.asarray(std, dtype=np.float32)
-        for name, arr in (("mean", mean), ("std", std)):
-            if arr.shape != (m.nfeats,):
-                raise ValueError(f"{name} has shape {arr.shape}, expected ({m.nfeats},) for model.nfeats={m.nfeats}")
-            if not np.isfinite(arr).all():
-                raise ValueError(f"{name} contains NaN or inf")
-        if (std <= 0).any():
-            raise ValueError(f"std has non-positive entries at dims {np.flatnonzero(std <= 0)[:5].tolist()}")
+        mean, std = checked_mean_std(mean, std, m.nfeats)
         # Non-persistent: they live in mean.npy/std.npy of the checkpoint, not in the weights file,
         # but follow the module across devices.
         self.register_buffer("mean", torch.from_numpy(mean.copy()), persistent=False)
