@@ -20,6 +20,8 @@ from motiongpt.utils.files import read_json
 __all__ = [
     "ALPACA_PROMPT_WITH_INPUT",
     "ALPACA_PROMPT_NO_INPUT",
+    "SHORT_PROMPT_WITH_INPUT",
+    "SHORT_PROMPT_NO_INPUT",
     "IGNORE_INDEX",
     "TASKS",
     "TemplateName",
@@ -43,11 +45,22 @@ ALPACA_PROMPT_NO_INPUT = (
     "### Instruction:\n{instruction}\n\n### Response:\n"
 )
 
+# The Alpaca layout without its preamble sentence: the same ``###`` sections, 36 fewer tokens per
+# record with the tiny BPE tokenizer (77 instead of 113 for a t2m record). A small model trained on
+# a CPU budget learns caption following faster when a third of every sequence is not a constant
+# preamble (measured on the embedded corpus: 15 % vs 10 % semantic accuracy at equal compute).
+SHORT_PROMPT_WITH_INPUT = "### Instruction:\n{instruction}\n\n### Input:\n{input}\n\n### Response:\n"
+SHORT_PROMPT_NO_INPUT = "### Instruction:\n{instruction}\n\n### Response:\n"
+
 IGNORE_INDEX = -100
 """Label of tokens that carry no loss (the ``ignore_index`` of ``CrossEntropyLoss``)."""
 
-TemplateName = Literal["alpaca", "chat", "auto"]
-_TEMPLATES = ("alpaca", "chat", "auto")
+TemplateName = Literal["alpaca", "alpaca_short", "chat", "auto"]
+_TEMPLATES = ("alpaca", "alpaca_short", "chat", "auto")
+_PLAIN_TEMPLATES = {
+    "alpaca": (ALPACA_PROMPT_WITH_INPUT, ALPACA_PROMPT_NO_INPUT),
+    "alpaca_short": (SHORT_PROMPT_WITH_INPUT, SHORT_PROMPT_NO_INPUT),
+}
 
 TASKS = ("t2m", "t2m_init", "t2m_last", "t2m_keys", "t2m_keys_pos", "m2t", "pred", "inbetween")
 """Every task an instruction record can belong to (the keys of ``data/instructions.json``)."""
@@ -76,7 +89,7 @@ def _record_fields(record: Mapping[str, Any], need_output: bool) -> tuple[str, s
     return instruction, inp, out
 
 
-def resolve_template(template: str, tokenizer: Any = None) -> Literal["alpaca", "chat"]:
+def resolve_template(template: str, tokenizer: Any = None) -> Literal["alpaca", "alpaca_short", "chat"]:
     """``auto`` becomes ``chat`` when ``tokenizer`` has a chat template, else ``alpaca``;
     ``chat`` without one is an error."""
     if template not in _TEMPLATES:
@@ -96,16 +109,18 @@ def build_prompt(record: Mapping[str, Any], template: TemplateName = "alpaca", t
     """The prompt text of ``record`` (everything the model is given before its response).
 
     ``alpaca``: the Alpaca template, with the ``### Input:`` block only when ``input`` is non-empty
-    (as MotionGPT-LoRA does). ``chat``: one user turn (instruction, a blank line, input) rendered by
+    (as MotionGPT-LoRA does). ``alpaca_short``: the same sections without Alpaca's preamble
+    sentence. ``chat``: one user turn (instruction, a blank line, input) rendered by
     ``tokenizer.apply_chat_template(..., add_generation_prompt=True)``. ``auto``: ``chat`` when the
     tokenizer has a chat template, else ``alpaca``.
     """
     instruction, inp, _ = _record_fields(record, need_output=False)
     kind = resolve_template(template, tokenizer)
-    if kind == "alpaca":
+    if kind in _PLAIN_TEMPLATES:
+        with_input, no_input = _PLAIN_TEMPLATES[kind]
         if inp:
-            return ALPACA_PROMPT_WITH_INPUT.format(instruction=instruction, input=inp)
-        return ALPACA_PROMPT_NO_INPUT.format(instruction=instruction)
+            return with_input.format(instruction=instruction, input=inp)
+        return no_input.format(instruction=instruction)
     content = f"{instruction}\n\n{inp}" if inp else instruction
     return tokenizer.apply_chat_template(
         [{"role": "user", "content": content}], tokenize=False, add_generation_prompt=True
@@ -233,7 +248,8 @@ def load_instructions(path: str | os.PathLike | None = None, *, require_all: boo
 
 def tokenizer_corpus(captions: Iterable[str], instructions: Mapping[str, list[str]] | None = None) -> list[str]:
     """Texts to train the local BPE tokenizer on: the captions, every instruction string, and the
-    fixed text of the Alpaca templates (so ``### Instruction:`` etc. get their own merges)."""
+    fixed text of the Alpaca templates (so ``### Instruction:`` etc. get their own merges; the
+    ``alpaca_short`` template's text is a part of them)."""
     if instructions is None:
         instructions = load_instructions()
     texts = [c for c in captions if isinstance(c, str) and c]

@@ -14,6 +14,7 @@ from motiongpt.llm.templates import (  # noqa: E402
     ALPACA_PROMPT_NO_INPUT,
     ALPACA_PROMPT_WITH_INPUT,
     IGNORE_INDEX,
+    SHORT_PROMPT_WITH_INPUT,
     TASKS,
     build_example,
     build_prompt,
@@ -80,6 +81,24 @@ def test_build_prompt_exact():
         assert build_prompt(rec, "alpaca") == expected_no_input
     # braces in user text must not be treated as format fields
     assert "{x} {input}" in build_prompt({"instruction": "say {x} {input}", "input": "{instruction}"})
+
+
+def test_short_template_exact_and_shorter(tokenizer):
+    rec = {"instruction": T2M, "input": "a person walks forward.", "output": "1,2"}
+    short = build_prompt(rec, "alpaca_short")
+    assert short == "### Instruction:\n" + T2M + "\n\n### Input:\na person walks forward.\n\n### Response:\n"
+    assert build_prompt({"instruction": T2M}, "alpaca_short") == "### Instruction:\n" + T2M + "\n\n### Response:\n"
+    # the long form ends with exactly the short form: only the preamble sentence is dropped
+    assert build_prompt(rec, "alpaca").endswith(short)
+    assert resolve_template("alpaca_short", tokenizer) == "alpaca_short"
+    # bos + prompt, like alpaca, and strictly fewer tokens
+    ids_short = encode_prompt(tokenizer, short, "alpaca_short")
+    ids_long = encode_prompt(tokenizer, build_prompt(rec, "alpaca"), "alpaca")
+    assert ids_short[0] == ids_long[0] == tokenizer.bos_token_id
+    assert len(ids_short) < len(ids_long)
+    # the tokenizer corpus carries the short template's fixed text (inside the Alpaca one)
+    corpus = tokenizer_corpus(["a person walks."])
+    assert any(SHORT_PROMPT_WITH_INPUT.format(instruction="", input="") in t for t in corpus)
 
 
 def test_bad_records_and_templates():
