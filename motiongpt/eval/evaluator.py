@@ -27,9 +27,7 @@ was trained with, and the surface table for plain-string captions), ``mean.npy``
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Literal, Sequence
@@ -43,7 +41,7 @@ from motiongpt.config import ConfigError, load_config, save_config
 from motiongpt.eval.official import MotionEncoderBiGRUCo, MovementConvEncoder, TextEncoderBiGRUCo
 from motiongpt.eval.text import POS_ENUMERATOR, Vocabulary
 from motiongpt.motion.stats import checked_mean_std
-from motiongpt.utils.atomic import atomic_directory, sha256_file
+from motiongpt.utils.checkpoint_dir import MANIFEST, check_state_dict, save_checkpoint_dir, verify_manifest
 
 __all__ = [
     "EvaluatorModelConfig",
@@ -61,7 +59,6 @@ __all__ = [
 
 CHECKPOINT_FILES = ("model.safetensors", "config.yaml", "vocab.json", "mean.npy", "std.npy")
 """Files of an evaluator checkpoint directory (plus ``manifest.json``, written last)."""
-MANIFEST = "manifest.json"
 _FORMAT = "motiongpt-t2m-evaluator"
 
 
@@ -457,24 +454,7 @@ class TextMotionEvaluator(nn.Module):
         swapped in one by one with the manifest removed first and written last, so an interrupted
         save is detected on load.
         """
-        directory = Path(directory)
-        owned = set(CHECKPOINT_FILES) | {MANIFEST}
-        if not directory.exists() or {p.name for p in directory.iterdir()} <= owned:
-            with atomic_directory(directory) as tmp:
-                self._write_files(tmp)
-                _write_manifest(tmp)
-            return directory
-        staging = directory / ".evaluator-save"
-        with atomic_directory(staging) as tmp:
-            self._write_files(tmp)
-        try:
-            (directory / MANIFEST).unlink(missing_ok=True)
-            for name in CHECKPOINT_FILES:
-                os.replace(staging / name, directory / name)
-            _write_manifest(directory)
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
-        return directory
+        return save_checkpoint_dir(directory, CHECKPOINT_FILES, _FORMAT, self._write_files, ".evaluator-save")
 
     @classmethod
     def from_pretrained(
@@ -492,7 +472,7 @@ class TextMotionEvaluator(nn.Module):
             if not (directory / name).is_file():
                 raise FileNotFoundError(f"{directory} is not an evaluator checkpoint: {name} is missing")
         if verify:
-            _verify_manifest(directory)
+            verify_manifest(directory, CHECKPOINT_FILES, _FORMAT)
         try:
             config = load_config(EvaluatorConfig, directory / "config.yaml")
         except ConfigError as e:
@@ -509,42 +489,8 @@ class TextMotionEvaluator(nn.Module):
 
     def load_state_dict_strict(self, state: dict[str, torch.Tensor], source: str = "state dict") -> None:
         """``load_state_dict(strict=True)`` with a ``ValueError`` naming missing/unexpected/misshapen keys."""
-        own = self.state_dict()
-        problems = []
-        if sorted(set(own) - set(state)):
-            problems.append(f"missing keys {sorted(set(own) - set(state))}")
-        if sorted(set(state) - set(own)):
-            problems.append(f"unexpected keys {sorted(set(state) - set(own))}")
-        problems += [
-            f"{k}: {tuple(state[k].shape)} vs expected {tuple(own[k].shape)}"
-            for k in sorted(set(own) & set(state))
-            if tuple(state[k].shape) != tuple(own[k].shape)
-        ]
-        if problems:
-            raise ValueError(f"{source} does not fit the evaluator config/vocabulary: " + "; ".join(problems))
+        check_state_dict(self.state_dict(), state, source, "the evaluator config/vocabulary")
         self.load_state_dict(state, strict=True)
-
-
-def _write_manifest(folder: Path) -> None:
-    manifest = {"format": _FORMAT, "version": 1, "files": {n: sha256_file(folder / n) for n in CHECKPOINT_FILES}}
-    tmp = folder / f".{MANIFEST}.tmp"
-    tmp.write_text(json.dumps(manifest, indent=1), encoding="utf-8")
-    os.replace(tmp, folder / MANIFEST)
-
-
-def _verify_manifest(directory: Path) -> None:
-    try:
-        manifest = json.loads((directory / MANIFEST).read_text(encoding="utf-8"))
-    except json.JSONDecodeError as e:
-        raise ValueError(f"{directory / MANIFEST}: not valid JSON ({e})") from e
-    if manifest.get("format") != _FORMAT:
-        raise ValueError(f"{directory / MANIFEST}: not a {_FORMAT} manifest")
-    bad = [n for n in CHECKPOINT_FILES if manifest.get("files", {}).get(n) != sha256_file(directory / n)]
-    if bad:
-        raise ValueError(
-            f"{directory}: {bad} do not match manifest.json (an interrupted save or files edited by hand); "
-            "re-save the checkpoint or load an intact one"
-        )
 
 
 def replace_model(cfg: EvaluatorConfig, **changes: Any) -> EvaluatorConfig:

@@ -21,7 +21,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -35,7 +34,7 @@ from torch import nn
 
 from motiongpt.config import ConfigError, load_config, save_config
 from motiongpt.motion.stats import checked_mean_std
-from motiongpt.utils.atomic import atomic_directory, sha256_file
+from motiongpt.utils.checkpoint_dir import MANIFEST, check_state_dict, save_checkpoint_dir, verify_manifest, write_manifest
 from motiongpt.vq.config import VQConfig, check_config
 
 __all__ = [
@@ -54,7 +53,6 @@ __all__ = [
 CHECKPOINT_FILES = ("model.safetensors", "config.yaml", "mean.npy", "std.npy")
 """Files of a VQ-VAE checkpoint directory (plus ``manifest.json`` with their hashes, written last)."""
 
-MANIFEST = "manifest.json"
 _FORMAT = "motiongpt-vqvae"
 
 
@@ -583,22 +581,7 @@ class VQVAE(nn.Module):
         hashes) removed first and written last, so an interrupted save is detected on load instead
         of mixing two models.
         """
-        directory = Path(directory)
-        owned = set(CHECKPOINT_FILES) | {MANIFEST}
-        if not directory.exists() or {p.name for p in directory.iterdir()} <= owned:
-            with atomic_directory(directory) as tmp:
-                self.write_files(tmp)
-            return directory
-        with atomic_directory(directory / ".vq-save") as tmp:
-            self._write_files(tmp)
-        try:
-            (directory / MANIFEST).unlink(missing_ok=True)
-            for name in CHECKPOINT_FILES:
-                os.replace(directory / ".vq-save" / name, directory / name)
-            _write_manifest(directory)
-        finally:
-            shutil.rmtree(directory / ".vq-save", ignore_errors=True)
-        return directory
+        return save_checkpoint_dir(directory, CHECKPOINT_FILES, _FORMAT, self._write_files, ".vq-save")
 
     @classmethod
     def from_pretrained(
@@ -634,23 +617,7 @@ class VQVAE(nn.Module):
 
     def load_state_dict_strict(self, state: dict[str, torch.Tensor], source: str = "state dict") -> None:
         """``load_state_dict(strict=True)`` with a ``ValueError`` naming missing/unexpected/misshapen keys."""
-        own = self.state_dict()
-        missing = sorted(set(own) - set(state))
-        unexpected = sorted(set(state) - set(own))
-        misshapen = [
-            f"{k}: {tuple(state[k].shape)} vs expected {tuple(own[k].shape)}"
-            for k in sorted(set(own) & set(state))
-            if tuple(state[k].shape) != tuple(own[k].shape)
-        ]
-        if missing or unexpected or misshapen:
-            parts = []
-            if missing:
-                parts.append(f"missing keys {missing}")
-            if unexpected:
-                parts.append(f"unexpected keys {unexpected}")
-            if misshapen:
-                parts.append(f"shape mismatches {misshapen}")
-            raise ValueError(f"{source} does not fit the VQ-VAE config: " + "; ".join(parts))
+        check_state_dict(self.state_dict(), state, source, "the VQ-VAE config")
         self.load_state_dict(state, strict=True)
 
 
@@ -674,11 +641,7 @@ class _EvalMode:
 
 
 def _write_manifest(folder: Path) -> None:
-    manifest = {"format": _FORMAT, "version": 1, "files": {n: sha256_file(folder / n) for n in CHECKPOINT_FILES}}
-    # Written last (atomically): its presence with matching hashes marks a complete save.
-    tmp = folder / f".{MANIFEST}.tmp"
-    tmp.write_text(json.dumps(manifest, indent=1), encoding="utf-8")
-    os.replace(tmp, folder / MANIFEST)
+    write_manifest(folder, CHECKPOINT_FILES, _FORMAT)
 
 
 def read_manifest(directory: str | os.PathLike) -> dict:
@@ -687,12 +650,4 @@ def read_manifest(directory: str | os.PathLike) -> dict:
 
 
 def _verify_manifest(directory: Path) -> None:
-    manifest = read_manifest(directory)
-    if manifest.get("format") != _FORMAT:
-        raise ValueError(f"{directory / MANIFEST}: not a {_FORMAT} manifest")
-    bad = [n for n in CHECKPOINT_FILES if manifest.get("files", {}).get(n) != sha256_file(directory / n)]
-    if bad:
-        raise ValueError(
-            f"{directory}: {bad} do not match manifest.json (an interrupted save or files edited by hand); "
-            "re-save the checkpoint or load an intact one"
-        )
+    verify_manifest(directory, CHECKPOINT_FILES, _FORMAT)
