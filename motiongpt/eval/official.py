@@ -125,6 +125,17 @@ class MovementConvEncoder(nn.Module):
         return self.out_net(outputs)
 
 
+def _bigru_head(hidden_size: int, output_size: int) -> nn.Sequential:
+    """The official co-embedding head of both bi-GRU encoders: ``(B, 2H) -> (B, out)`` (its layer
+    indices 0, 1, 3 are the official ``output_net.*`` state-dict keys)."""
+    return nn.Sequential(
+        nn.Linear(hidden_size * 2, hidden_size),
+        nn.LayerNorm(hidden_size),
+        nn.LeakyReLU(0.2),
+        nn.Linear(hidden_size, output_size),
+    )
+
+
 class TextEncoderBiGRUCo(nn.Module):
     """T2M's text encoder: word vectors + POS one-hots ``(B, L, *)`` -> ``(B, output_size)``."""
 
@@ -133,12 +144,7 @@ class TextEncoderBiGRUCo(nn.Module):
         self.pos_emb = nn.Linear(pos_size, word_size)
         self.input_emb = nn.Linear(word_size, hidden_size)
         self.gru = nn.GRU(hidden_size, hidden_size, batch_first=True, bidirectional=True)
-        self.output_net = nn.Sequential(
-            nn.Linear(hidden_size * 2, hidden_size),
-            nn.LayerNorm(hidden_size),
-            nn.LeakyReLU(0.2),
-            nn.Linear(hidden_size, output_size),
-        )
+        self.output_net = _bigru_head(hidden_size, output_size)
         self.input_emb.apply(_init_weight)
         self.pos_emb.apply(_init_weight)
         self.output_net.apply(_init_weight)
@@ -161,12 +167,7 @@ class MotionEncoderBiGRUCo(nn.Module):
         super().__init__()
         self.input_emb = nn.Linear(input_size, hidden_size)
         self.gru = nn.GRU(hidden_size, hidden_size, batch_first=True, bidirectional=True)
-        self.output_net = nn.Sequential(
-            nn.Linear(hidden_size * 2, hidden_size),
-            nn.LayerNorm(hidden_size),
-            nn.LeakyReLU(0.2),
-            nn.Linear(hidden_size, output_size),
-        )
+        self.output_net = _bigru_head(hidden_size, output_size)
         self.input_emb.apply(_init_weight)
         self.output_net.apply(_init_weight)
         self.hidden_size = hidden_size
