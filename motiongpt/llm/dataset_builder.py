@@ -353,6 +353,8 @@ def generate_instruction_dataset(cfg: InstructionDataConfig) -> dict[str, Any]:
     examples: dict[str, list[str]] = {}
     notes: list[str] = []
     for split in cfg.splits:
+        # unconditional (classifier-free guidance) records are training data only
+        task_cfg = cfg if split == "train" else dataclasses.replace(cfg, uncond_prob=0.0)
         if not (root / f"{split}.txt").is_file() and split != "train":
             notes.append(f"no {split}.txt in {root}: {split}.json not written")
             continue
@@ -362,7 +364,7 @@ def generate_instruction_dataset(cfg: InstructionDataConfig) -> dict[str, Any]:
         records: list[dict[str, Any]] = []
         per_task = {t: 0 for t in cfg.tasks}
         skipped_tasks = {t: 0 for t in cfg.tasks}
-        n_motions = n_mirrored = n_segments = 0
+        n_motions = n_mirrored = n_segments = n_uncond = 0
         for clip_id in ids:
             codes, reason, detail = _read_codes(token_dir / f"{clip_id}.npy", nb_code)
             if codes is None:
@@ -392,11 +394,12 @@ def generate_instruction_dataset(cfg: InstructionDataConfig) -> dict[str, Any]:
             for item in items:
                 n_motions += 1
                 n_segments += "#" in item.id
-                recs, too_short = build_item_records(item, cfg, fmt, instructions, cfg.seed)
+                recs, too_short = build_item_records(item, task_cfg, fmt, instructions, cfg.seed)
                 for task in too_short:
                     skipped_tasks[task] += 1
                 for rec in recs:
                     per_task[rec["task"]] += 1
+                    n_uncond += bool(rec.get("uncond"))
                 records.extend(recs)
         if split == "train" and cfg.mirror and n_mirrored == 0:
             notes.append("mirror=true but no mirrored codes (VQVAE/M<id>.npy) were found: encode with "
@@ -404,7 +407,7 @@ def generate_instruction_dataset(cfg: InstructionDataConfig) -> dict[str, Any]:
         by_split[split] = records
         counts[split] = {
             "ids": len(ids), "motions": n_motions, "mirrored": n_mirrored, "segments": n_segments,
-            "records": len(records), "per_task": per_task,
+            "records": len(records), "per_task": per_task, "uncond": n_uncond,
             "skipped": dict(sorted(counter.counts.items())),
             "skipped_tasks": {t: n for t, n in skipped_tasks.items() if n},
         }

@@ -67,6 +67,7 @@ from motiongpt.llm.tokens import (
 )
 
 __all__ = [
+    "unconditional_record",
     "MOTIONGPT_LORA_TASKS",
     "MOTION_OUTPUT_TASKS",
     "MIN_TOKENS",
@@ -142,6 +143,12 @@ class TaskConfig:
     wrap_output: bool | None = None
     """Wrap motion outputs in ``<Motion Token>`` ... ``</Motion Token>``. None: wrapped for the vocab
     format, bare for digits (MotionGPT-LoRA's ``train.json`` outputs are bare)."""
+    uncond_prob: float = 0.0
+    """Probability that a ``t2m`` record is followed by an unconditional copy of it: the canonical
+    ``t2m`` instruction with an empty input (see :func:`unconditional_record`). The model then also
+    learns motion without a caption, which classifier-free guidance at generation time needs
+    (``SamplingConfig.guidance_scale``; MoMask drops 10 % of its captions the same way). Only the
+    train split gets these records (the dataset builder passes 0 for the others)."""
 
     def validate(self) -> None:
         """Raise ``ValueError`` naming the field for inconsistent settings."""
@@ -166,6 +173,8 @@ class TaskConfig:
                 raise ValueError(f"{lo}/{hi} must satisfy 0 < {lo} <= {hi} < 1, got {a}/{b}")
         if 2 * self.inbetween_max_frac >= 1.0:
             raise ValueError(f"inbetween_max_frac must be < 0.5 (start + end < whole), got {self.inbetween_max_frac}")
+        if not 0.0 <= self.uncond_prob <= 1.0:
+            raise ValueError(f"uncond_prob must be in [0, 1], got {self.uncond_prob}")
 
 
 @dataclass(frozen=True)
@@ -469,6 +478,21 @@ def _caption_order(rng: random.Random, captions: Sequence[str], count: int) -> l
     return [order[i % len(order)] for i in range(count)]
 
 
+def unconditional_record(record: Mapping[str, Any], instructions: Mapping[str, Sequence[str]]) -> dict[str, Any]:
+    """The unconditional copy of a ``t2m`` record: the same motion under the canonical ``t2m``
+    instruction with an empty input (``caption`` "", ``uncond`` True).
+
+    Generation builds the same prompt for the unconditional branch of classifier-free guidance, so
+    the instruction is always the canonical one (never a paraphrase).
+    """
+    if record.get("task") != "t2m":
+        raise ValueError(f"only t2m records have an unconditional copy, got task {record.get('task')!r}")
+    strings = instructions.get("t2m")
+    if not strings:
+        raise ValueError("no instruction strings for task 't2m'")
+    return {**record, "instruction": strings[0], "input": "", "caption": "", "uncond": True}
+
+
 def build_task_records(
     item: MotionItem,
     task: str,
@@ -537,6 +561,15 @@ def build_task_records(
             rec["start_len"] = a
             rec["end_len"] = b
         out.append(rec)
+    if task == "t2m" and cfg.uncond_prob > 0:
+        # a stream of its own: turning the option on does not change the other records
+        urng = random.Random(f"{seed}|{item.id}|t2m|uncond")
+        with_uncond: list[dict[str, Any]] = []
+        for rec in out:
+            with_uncond.append(rec)
+            if urng.random() < cfg.uncond_prob:
+                with_uncond.append(unconditional_record(rec, instructions))
+        out = with_uncond
     return out
 
 

@@ -205,6 +205,24 @@ def test_records_per_clip_and_digits(corpus, tmp_path):
     assert load_motion_format(tmp_path / "d") == MotionTokenFormat("digits", 512)
 
 
+def test_uncond_records_only_in_train(corpus, built, tmp_path):
+    rep = generate_instruction_dataset(_cfg(corpus, tmp_path / "u", tasks=list(TASKS), uncond_prob=0.3))
+    for split in ("train", "val", "test"):
+        recs = json.loads((tmp_path / "u" / f"{split}.json").read_text(encoding="utf-8"))
+        unc = [r for r in recs if r.get("uncond")]
+        assert rep["counts"][split]["uncond"] == len(unc)
+        if split != "train":  # evaluation data stays conditional, byte for byte
+            assert not unc
+            assert (tmp_path / "u" / f"{split}.json").read_bytes() == (built["out"] / f"{split}.json").read_bytes()
+            continue
+        t2m = [r for r in recs if r["task"] == "t2m" and not r.get("uncond")]
+        assert 0 < len(unc) < len(t2m)
+        assert all(r["input"] == "" and r["task"] == "t2m" for r in unc)
+        # the other records are the ones built without the option
+        base = json.loads((built["out"] / "train.json").read_text(encoding="utf-8"))
+        assert [r for r in recs if not r.get("uncond")] == base
+
+
 def test_out_dir_safety_and_rerun(corpus, tmp_path):
     foreign = tmp_path / "foreign"
     foreign.mkdir()

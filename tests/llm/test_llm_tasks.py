@@ -8,6 +8,7 @@ import random
 import pytest
 
 from motiongpt.llm.tasks import (
+    unconditional_record,
     MIN_TOKENS,
     MOTIONGPT_LORA_TASKS,
     MotionItem,
@@ -336,6 +337,30 @@ def test_records_per_clip(instructions):
     assert len(five) == 5 and {r["input"] for r in five} == set(CAPTIONS)
 
 
+def test_uncond_records(instructions):
+    item = _item(n=30, captions=tuple(f"caption number {i}." for i in range(40)))
+    plain = build_task_records(item, "t2m", TaskConfig(), VOCAB, instructions)
+    half = build_task_records(item, "t2m", TaskConfig(uncond_prob=0.5), VOCAB, instructions)
+    cond = [r for r in half if not r.get("uncond")]
+    unc = [r for r in half if r.get("uncond")]
+    # the conditional records are unchanged by the option (own random stream)
+    assert cond == plain
+    assert 8 <= len(unc) <= 32  # binomial(40, 0.5): far outside this is a bug, not chance
+    for i, r in enumerate(half):
+        if r.get("uncond"):
+            prev = half[i - 1]  # each copy follows its record
+            assert not prev.get("uncond") and r["output"] == prev["output"] and r["motion"] == prev["motion"]
+            assert r["input"] == "" and r["caption"] == "" and r["task"] == "t2m"
+            assert r["instruction"] == instructions["t2m"][0]  # canonical: generation builds this prompt
+    every = build_task_records(item, "t2m", TaskConfig(uncond_prob=1.0), VOCAB, instructions)
+    assert len(every) == 2 * len(plain)
+    # other tasks never get one
+    keys = build_task_records(item, "t2m_keys", TaskConfig(uncond_prob=1.0), VOCAB, instructions)
+    assert keys and not any(r.get("uncond") for r in keys)
+    with pytest.raises(ValueError, match="only t2m"):
+        unconditional_record(keys[0], instructions)
+
+
 def test_too_few_tokens_per_task(instructions):
     cfg = TaskConfig(tasks=list(TASKS))
     for n in (1, 2, 3):
@@ -363,6 +388,8 @@ def test_too_few_tokens_per_task(instructions):
         ({"num_keys_min": 4, "num_keys_max": 3}, "num_keys_min"),
         ({"pred_min_frac": 0.6, "pred_max_frac": 0.5}, "pred_min_frac"),
         ({"inbetween_max_frac": 0.6}, "inbetween"),
+        ({"uncond_prob": -0.1}, "uncond_prob"),
+        ({"uncond_prob": 1.5}, "uncond_prob"),
     ],
 )
 def test_task_config_validation(kwargs, match):
