@@ -11,7 +11,8 @@
 
 Modules: :mod:`~motiongpt.generate.request` (requests, sampling settings, results, text files),
 :mod:`~motiongpt.generate.spec` and :mod:`~motiongpt.generate.constraints` (the constrained-decoding
-``LogitsProcessor``), :mod:`~motiongpt.generate.generator` (:class:`MotionGenerator`),
+``LogitsProcessor``), :mod:`~motiongpt.generate.guidance` (classifier-free guidance of
+text-to-motion decoding), :mod:`~motiongpt.generate.generator` (:class:`MotionGenerator`),
 :mod:`~motiongpt.generate.io` (:func:`save_results`), :mod:`~motiongpt.generate.inputs`
 (``generate_motion.py``'s options -> requests). The names below are imported on first use, so
 ``import motiongpt.generate.request`` (validation of inputs) costs no torch / transformers import.
@@ -36,6 +37,10 @@ _EXPORTS = {
     "TokenTables": "constraints",
     "MotionConstraintProcessor": "constraints",
     "SeededSampler": "constraints",
+    "GuidanceLogitsProcessor": "guidance",
+    "UnconditionalPrefix": "guidance",
+    "guided_log_probs": "guidance",
+    "GUIDANCE_TASKS": "request",
 }
 
 __all__ = sorted(_EXPORTS)

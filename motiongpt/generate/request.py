@@ -66,6 +66,7 @@ from motiongpt.llm.tokens import (
 __all__ = [
     "UNIT_FRAMES",
     "DEFAULT_MAX_MOTION_TOKENS",
+    "GUIDANCE_TASKS",
     "GenerationRequest",
     "SamplingConfig",
     "GenerationResult",
@@ -82,6 +83,11 @@ UNIT_FRAMES = 4
 DEFAULT_MAX_MOTION_TOKENS = 49
 """Longest motion when the model chooses the length and the checkpoint does not say: HumanML3D's
 196 frames / 4."""
+
+GUIDANCE_TASKS = ("t2m", "t2m_init", "t2m_last", "t2m_keys", "t2m_keys_pos")
+"""Tasks that classifier-free guidance (``SamplingConfig.guidance_scale``) applies to: motion
+outputs conditioned on text. ``m2t`` writes text and ``pred`` / ``inbetween`` are conditioned on a
+motion, whose unconditional prompt the models are not trained on."""
 
 _NAME_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,119}", re.ASCII)
 _KEY_TASKS = ("t2m_init", "t2m_last", "t2m_keys")
@@ -263,6 +269,16 @@ class SamplingConfig:
     None: the longest motion of the checkpoint's instruction data, else 49 (196 frames)."""
     max_text_tokens: int = 48
     """Most new tokens of an ``m2t`` caption, EOS included."""
+    guidance_scale: float = 1.0
+    """Classifier-free guidance scale ``s`` of motion outputs conditioned on text (tasks
+    :data:`GUIDANCE_TASKS`): each token is chosen from the guided log-probabilities
+    ``g = u + s * (c - u)``, ``c`` = log-softmax of the model's logits on the request's prompt,
+    ``u`` = log-softmax of its logits on the unconditional prompt (the canonical t2m instruction
+    with an empty input) followed by the same generated tokens (see
+    :mod:`motiongpt.generate.guidance`). 1: off (nothing extra runs); > 1 follows the caption more
+    closely; 0: unconditional. Needs a model trained with unconditional records (empty-input t2m
+    duplicates); 2 was the best scale on the embedded default model. Not with beam search, nor with
+    ``m2t`` / ``pred`` / ``inbetween`` requests."""
 
     def validate(self) -> "SamplingConfig":
         """Raise ``ValueError`` naming the field for out-of-range values."""
@@ -287,7 +303,18 @@ class SamplingConfig:
         if isinstance(self.max_text_tokens, bool) or not isinstance(self.max_text_tokens, int) \
                 or self.max_text_tokens < 2:
             raise ValueError(f"max_text_tokens must be an integer >= 2, got {self.max_text_tokens!r}")
+        if isinstance(self.guidance_scale, bool) or not isinstance(self.guidance_scale, (int, float)) \
+                or not math.isfinite(self.guidance_scale) or self.guidance_scale < 0:
+            raise ValueError(f"guidance_scale must be a finite number >= 0 (1: off), got {self.guidance_scale!r}")
+        if self.num_beams > 1 and self.guidance_scale != 1:
+            raise ValueError(f"guidance_scale={self.guidance_scale} with num_beams={self.num_beams}: classifier-free "
+                             "guidance is not supported with beam search; pass num_beams 1 or guidance_scale 1")
         return self
+
+    @property
+    def guided(self) -> bool:
+        """Whether classifier-free guidance is on (``guidance_scale != 1``)."""
+        return self.guidance_scale != 1
 
     @property
     def greedy(self) -> bool:
