@@ -170,6 +170,10 @@ class EvalConfig:
     """Nucleus sampling (1: off)."""
     num_beams: int = 1
     """Beam search width (> 1 needs temperature 0)."""
+    guidance_scale: float = 1.0
+    """Classifier-free guidance scale of the text-conditioned motion tasks (1: off; the model must
+    have been trained with unconditional records, ``uncond_prob``). m2t / pred / inbetween are never
+    guided."""
     max_motion_tokens: int | None = None
     """Longest motion (codes) when the model chooses the length; None: the run's instruction data, else 49."""
     max_text_tokens: int = 48
@@ -224,13 +228,15 @@ class EvalConfig:
         self.sampling(0)  # SamplingConfig.validate names the sampling field at fault
         return self
 
-    def sampling(self, seed: int) -> Any:
-        """The :class:`~motiongpt.generate.request.SamplingConfig` of one repeat."""
+    def sampling(self, seed: int, guided: bool = True) -> Any:
+        """The :class:`~motiongpt.generate.request.SamplingConfig` of one repeat (``guided``: with
+        ``guidance_scale``; False for the tasks that are not text-to-motion)."""
         from motiongpt.generate.request import SamplingConfig
 
         return SamplingConfig(temperature=self.temperature, top_k=self.top_k, top_p=self.top_p,
                               num_beams=self.num_beams, seed=seed, max_motion_tokens=self.max_motion_tokens,
-                              max_text_tokens=self.max_text_tokens).validate()
+                              max_text_tokens=self.max_text_tokens,
+                              guidance_scale=self.guidance_scale if guided else 1.0).validate()
 
 
 class CacheMismatchError(ValueError):
@@ -422,8 +428,8 @@ def _fingerprint(cfg: EvalConfig, data: _Data, run: Path, vq_dir: Path, base: Pa
     # not "tasks" / "key_free_pass": each task (and pass) has its own files, made the same way
     # whatever else is asked, so adding a task keeps the generations of the others
     keys = ("split", "seed", "max_texts", "key_texts", "mm_texts", "mm_gens", "gt_length", "pred_context",
-            "inbetween_context", "constrained", "temperature", "top_k", "top_p", "num_beams", "max_motion_tokens",
-            "max_text_tokens")
+            "inbetween_context", "constrained", "temperature", "top_k", "top_p", "num_beams", "guidance_scale",
+            "max_motion_tokens", "max_text_tokens")
     clips = hashlib.sha256(json.dumps([[i, len(f), len(c), cd] for i, f, c, cd in zip(
         data.ids, data.features, data.captions, data.codes)]).encode()).hexdigest()
     return {
@@ -554,7 +560,7 @@ class _Runner:
         return self._decode(records)
 
     def _generate(self, specs: list[dict], repeat: int, constrained: bool) -> list[dict]:
-        from motiongpt.generate.request import GenerationRequest
+        from motiongpt.generate.request import GUIDANCE_TASKS, GenerationRequest
 
         gen = self.generator()
         requests = [GenerationRequest(task=s["task"], caption=s.get("caption", ""), length_frames=s.get("length"),
@@ -563,9 +569,11 @@ class _Runner:
                                       motion_codes=s.get("motion_codes", []), end_codes=s.get("end_codes", []),
                                       seed=s["seed"], name=f"s{k:05d}")
                     for k, s in enumerate(specs)]
+        # guidance needs a caption to guide by: only the text-to-motion tasks get it
+        guided = all(s["task"] in GUIDANCE_TASKS for s in specs)
         t0 = time.perf_counter()
-        results = gen.generate(requests, self.cfg.sampling(self.cfg.seed + repeat), batch_size=self.cfg.batch_size,
-                               constrained=constrained)
+        results = gen.generate(requests, self.cfg.sampling(self.cfg.seed + repeat, guided),
+                               batch_size=self.cfg.batch_size, constrained=constrained)
         self.seconds_generating += time.perf_counter() - t0
         self.generated += len(requests)
         out = []
@@ -996,7 +1004,9 @@ def format_markdown(result: dict[str, Any]) -> str:
         f"- data: `{ds['root']}`, split `{ds['split']}`, {ds['n_motions']} of {ds['n_in_split']} captioned motions",
         f"- evaluator: {('`' + src['evaluator'] + '`') if src['evaluator'] else 'none (no FID / R-precision)'}",
         (f"- {result['repeats']} repeat(s), seed {cfg['seed']} + repeat; sampling temperature {cfg['temperature']}, "
-        f"top-k {cfg['top_k']}, top-p {cfg['top_p']}; constrained decoding {'on' if cfg['constrained'] else 'off'}; "
+        f"top-k {cfg['top_k']}, top-p {cfg['top_p']}, "
+        f"guidance scale {cfg.get('guidance_scale', 1.0)} (text-to-motion); "
+        f"constrained decoding {'on' if cfg['constrained'] else 'off'}; "
         f"lengths {'of the real motions' if cfg['gt_length'] else 'chosen by the model'} (t2m)"),
         "- every figure: mean ± 95 % confidence half-width over the repeats",
     ]

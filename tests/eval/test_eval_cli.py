@@ -56,6 +56,9 @@ def test_cli_rejects_bad_options_before_loading(tmp_path):
     bad = run_cli("--lora_path", str(tmp_path), "--data_root", str(tmp_path), "--out_dir", str(tmp_path / "o"),
                   "--dataname", "humanml")
     assert bad.returncode == 2 and "invalid choice" in bad.stderr
+    bad = run_cli("--lora_path", str(tmp_path), "--data_root", str(tmp_path), "--out_dir", str(tmp_path / "o"),
+                  "--cond_scale", "-1")  # MoMask's name for --guidance_scale
+    assert bad.returncode == 2 and "guidance_scale" in bad.stderr
     missing = run_cli("--lora_path", str(tmp_path / "nope"), "--data_root", str(tmp_path),
                       "--out_dir", str(tmp_path / "o"))
     assert missing.returncode == 2 and "checkpoint directory not found" in missing.stderr

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -159,6 +160,36 @@ def test_real_row_is_real_split_metrics_and_options_are_checked(run_dir, evaluat
         _config(run_dir, syn_corpus, evaluator_dir, inbetween_context=0.5).validate()
     with pytest.raises(ValueError, match="dataname 'kit' expects 251-d"):
         evaluate(_config(run_dir, syn_corpus, evaluator_dir, dataname="kit"), generator=counting_generator)
+
+
+def test_guidance_applies_to_text_to_motion_tasks_only(run_dir, evaluator_dir, syn_corpus, counting_generator,
+                                                      tmp_path):
+    gen = counting_generator
+    seen: list[tuple[str, float]] = []
+    real_generate = gen.generate
+
+    def generate(requests, sampling, *args, **kwargs):
+        seen.extend((r.task, sampling.guidance_scale) for r in requests)
+        return real_generate(requests, sampling, *args, **kwargs)
+
+    gen.generate = generate
+    try:
+        cfg = _config(run_dir, syn_corpus, evaluator_dir, repeats=1, mm_texts=0, key_texts=2, max_texts=4,
+                      guidance_scale=2.0)
+        res = evaluate(cfg, cache_dir=tmp_path / "cache", generator=gen)
+    finally:
+        gen.generate = real_generate
+    assert set(res["tasks"]) == set(EVAL_TASKS)
+    scales = {}
+    for task, scale in seen:
+        scales.setdefault(task, set()).add(scale)
+    assert scales == {t: ({2.0} if t in ("t2m",) + KEY_TASKS else {1.0}) for t in EVAL_TASKS}
+    assert res["config"]["guidance_scale"] == 2.0
+    # the cache records the scale: the same cache with another scale is a mismatch, not a silent reuse
+    with pytest.raises(CacheMismatchError, match="guidance_scale"):
+        evaluate(dataclasses.replace(cfg, guidance_scale=1.5), cache_dir=tmp_path / "cache", generator=gen)
+    with pytest.raises(ValueError, match="guidance_scale"):
+        _config(run_dir, syn_corpus, evaluator_dir, guidance_scale=-1.0).validate()
 
 
 def test_canonical_poses_remove_position_and_facing():
