@@ -21,6 +21,7 @@ __all__ = [
     "UserInputError",
     "MOTION_SUFFIXES",
     "SamplingInputs",
+    "MAX_GUIDANCE_SCALE",
     "check_caption",
     "check_length",
     "parse_key_tokens",
@@ -215,6 +216,8 @@ class SamplingInputs:
     """Nucleus sampling mass (None: no top-p filter)."""
     seed: int | None
     """Random seed; None: a fresh one per request."""
+    guidance_scale: float = 1.0
+    """Classifier-free guidance scale of text-to-motion requests (1: off); the other tasks ignore it."""
 
 
 def _number(value: object, name: str) -> float:
@@ -227,9 +230,15 @@ def _number(value: object, name: str) -> float:
     return out
 
 
-def check_sampling(temperature: object, top_k: object, top_p: object, seed: object) -> SamplingInputs:
+MAX_GUIDANCE_SCALE = 5.0
+"""Largest classifier-free guidance scale the page accepts (its slider's end)."""
+
+
+def check_sampling(temperature: object, top_k: object, top_p: object, seed: object,
+                   guidance_scale: object = 1.0) -> SamplingInputs:
     """Validate the sampling controls: temperature in [0, 5], top-k >= 0 (0 = off), top-p in (0, 1]
-    (1 = off), seed a non-negative integer or -1 / empty (random)."""
+    (1 = off), seed a non-negative integer or -1 / empty (random), guidance scale in
+    [0, :data:`MAX_GUIDANCE_SCALE`] (1 = off; empty = off)."""
     t = _number(temperature, "Temperature")
     if not 0.0 <= t <= 5.0:
         raise UserInputError(f"Temperature must be in 0..5 (0 = greedy), got {t:g}.")
@@ -246,7 +255,11 @@ def check_sampling(temperature: object, top_k: object, top_p: object, seed: obje
         if sv != int(sv) or sv < -1 or sv >= 2**63:
             raise UserInputError(f"Seed must be a whole number >= 0, or -1 for a random one; got {seed!r}.")
         s = None if sv == -1 else int(sv)
-    return SamplingInputs(temperature=t, top_k=int(k) or None, top_p=None if p >= 1.0 else p, seed=s)
+    g = _number(guidance_scale if guidance_scale not in (None, "") else 1.0, "Guidance scale")
+    if not 0.0 <= g <= MAX_GUIDANCE_SCALE:
+        raise UserInputError(f"Guidance scale must be in 0..{MAX_GUIDANCE_SCALE:g} (1 = off), got {g:g}.")
+    return SamplingInputs(temperature=t, top_k=int(k) or None, top_p=None if p >= 1.0 else p, seed=s,
+                          guidance_scale=g)
 
 
 def split_frames(frames: object, n_tokens: int, downsample: int, what: str) -> int:

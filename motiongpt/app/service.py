@@ -7,12 +7,14 @@ module only turns page inputs into :class:`~motiongpt.generate.GenerationRequest
 the generator under a lock (the model serves one request at a time), and lays out the results.
 
 Every generation gets its own folder ``<out_dir>/gen_<NNNNNN>_<task>/`` written by
-:func:`~motiongpt.generate.save_results` (atomically); the oldest folders beyond
-``Limits.max_stored`` are deleted.
+:func:`~motiongpt.generate.save_results` (atomically; its ``results.json`` records the request and
+the sampling settings, guidance scale included); the oldest folders beyond ``Limits.max_stored``
+are deleted.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import logging
 import random
@@ -27,6 +29,7 @@ from typing import Any, Callable, Sequence
 
 from motiongpt.app.config import AppConfig
 from motiongpt.app.inputs import (
+    MAX_GUIDANCE_SCALE,
     SamplingInputs,
     UserInputError,
     check_caption,
@@ -71,12 +74,20 @@ class Shown:
 # request building (pure: no model)
 
 
-def sampling_config(s: SamplingInputs, seed: int) -> Any:
-    """:class:`~motiongpt.generate.SamplingConfig` of validated page settings (``seed``: the one drawn
-    for this request when the page asked for a random one)."""
-    from motiongpt.generate import SamplingConfig
+def sampling_config(s: SamplingInputs, seed: int, task: str) -> Any:
+    """:class:`~motiongpt.generate.SamplingConfig` of validated page settings for a ``task`` request
+    (``seed``: the one drawn for this request when the page asked for a random one).
 
-    return SamplingConfig(temperature=s.temperature, top_k=s.top_k or 0, top_p=s.top_p or 1.0, seed=seed)
+    The guidance scale applies to the text-to-motion tasks only
+    (:data:`~motiongpt.generate.request.GUIDANCE_TASKS`); ``m2t`` / ``pred`` / ``inbetween`` get 1
+    (off): the generator refuses guidance there, and the page offers the control on the text tab only.
+    """
+    from motiongpt.generate import SamplingConfig
+    from motiongpt.generate.request import GUIDANCE_TASKS
+
+    scale = s.guidance_scale if task in GUIDANCE_TASKS else 1.0
+    return SamplingConfig(temperature=s.temperature, top_k=s.top_k or 0, top_p=s.top_p or 1.0, seed=seed,
+                          guidance_scale=scale)
 
 
 def t2m_request(caption: str, length_frames: int | None, key_tokens: Sequence[tuple[int, int]], *,
@@ -156,6 +167,12 @@ class MotionService:
     def downsample(self) -> int:
         """Frames per motion token (the VQ-VAE's temporal downsampling)."""
         return int(self.generator.vq.downsample)
+
+    @property
+    def guidance_scale(self) -> float:
+        """Default of the page's guidance-scale control: the generator's
+        ``recommended_guidance_scale`` (2 for a model trained with unconditional records, else 1 = off)."""
+        return min(MAX_GUIDANCE_SCALE, float(self.generator.recommended_guidance_scale))
 
     @property
     def max_tokens(self) -> int:
@@ -283,6 +300,7 @@ class MotionService:
     def _run(self, make_request: Callable[[str], Any], task: str, sampling: SamplingInputs, seed: int) -> Shown:
         from motiongpt.generate import save_results
 
+        config = sampling_config(sampling, seed, task)
         t0 = time.perf_counter()
         with self._lock:
             number = next(self._counter)
@@ -291,17 +309,17 @@ class MotionService:
             request = make_request(name)
             self._prune()
             try:
-                results = self.generator.generate([request], sampling_config(sampling, seed),
-                                                  batch_size=self.config.batch_size)
+                results = self.generator.generate([request], config, batch_size=self.config.batch_size)
             except ValueError as e:  # the generator refused the request (e.g. longer than the model's context)
                 raise UserInputError(f"The model cannot run this request: {e}") from None
             result = results[0]
             # mp4=False: the MP4 is made from the GIF's frames below instead of a second 3-D render
             save_results(results, folder, render=True, bvh=True, mp4=False,
-                         meta={"app": True, "checkpoint": str(self.config.lora_path)})
+                         meta={"app": True, "checkpoint": str(self.config.lora_path),
+                               "sampling": dataclasses.asdict(config)})
             if self.mp4 and (folder / f"{name}.gif").is_file():
                 _gif_to_mp4(folder / f"{name}.gif")
-        return self._shown(result, folder, time.perf_counter() - t0)
+        return self._shown(result, folder, time.perf_counter() - t0, config.guidance_scale)
 
     def _prune(self) -> None:
         """Keep the newest ``max_stored - 1`` generation folders (room for the one being made)."""
@@ -309,7 +327,7 @@ class MotionService:
         for old in found[: max(0, len(found) - (self.limits.max_stored - 1))]:
             shutil.rmtree(old, ignore_errors=True)
 
-    def _shown(self, result: Any, folder: Path, seconds: float) -> Shown:
+    def _shown(self, result: Any, folder: Path, seconds: float, guidance_scale: float = 1.0) -> Shown:
         name = result.name
 
         def present(suffix: str) -> str | None:
@@ -324,7 +342,7 @@ class MotionService:
         else:
             label = result.request.caption or {"pred": "prediction", "inbetween": "in-between"}.get(
                 result.task, result.task)
-        return Shown(status=status_line(result, seconds, self.downsample), gif=present(".gif"),
+        return Shown(status=status_line(result, seconds, self.downsample, guidance_scale), gif=present(".gif"),
                      mp4=present(".mp4"), files=downloads, tokens=",".join(map(str, codes)),
                      text=result.text or "", label=label)
 
@@ -362,8 +380,8 @@ def _gif_to_mp4(gif: Path) -> Path | None:
     return out
 
 
-def status_line(result: Any, seconds: float, downsample: int) -> str:
-    """The status-box line of a finished request."""
+def status_line(result: Any, seconds: float, downsample: int, guidance_scale: float = 1.0) -> str:
+    """The status-box line of a finished request (``guidance_scale``: the one it ran with; named when on)."""
     codes = list(result.codes or [])
     if result.task == "m2t":
         head = f"Described a motion of {len(codes)} tokens"
@@ -372,7 +390,8 @@ def status_line(result: Any, seconds: float, downsample: int) -> str:
         head = f"Generated {len(codes)} motion tokens ({frames} frames, {frames / 20:.1f} s)"
     else:
         head = "The model wrote no motion tokens"
-    line = f"{head} in {seconds:.1f} s (seed {result.seed})."
+    guided = f", guidance scale {guidance_scale:g}" if guidance_scale != 1 else ""
+    line = f"{head} in {seconds:.1f} s (seed {result.seed}{guided})."
     if result.problems:
         line += " Notes: " + "; ".join(str(p) for p in result.problems[:3]) + "."
     return line

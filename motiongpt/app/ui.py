@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 from typing import Any, Callable
 
-from motiongpt.app.inputs import MOTION_SUFFIXES, UserInputError, check_sampling
+from motiongpt.app.inputs import MAX_GUIDANCE_SCALE, MOTION_SUFFIXES, UserInputError, check_sampling
 from motiongpt.app.service import MotionService, Shown
 
 log = logging.getLogger(__name__)
@@ -107,6 +107,11 @@ def build_ui(service: MotionService) -> Any:
                                                           "same positions)", placeholder="0, 40, 80",
                                                     elem_id="keys-frames")
                             key_button = gr.Button("Use these poses as key tokens", elem_id="keys-from-motion")
+                        # text-to-motion only: the generator refuses guidance for m2t / pred / inbetween
+                        guidance = gr.Slider(0.0, MAX_GUIDANCE_SCALE, value=service.guidance_scale, step=0.1,
+                                             label="Guidance scale", elem_id="guidance_scale",
+                                             info="pushes the motion towards the caption (classifier-free "
+                                                  "guidance; 1 = off)")
                         t2m_button = gr.Button("Generate motion", variant="primary", elem_id="t2m-run")
                     with gr.Tab("Motion to text", id="m2t"):
                         m2t_upload = gr.File(label="Motion (.npy or .bvh)", file_types=list(MOTION_SUFFIXES),
@@ -128,8 +133,8 @@ def build_ui(service: MotionService) -> Any:
                     with gr.Row():
                         temperature = gr.Slider(0.0, 2.0, value=0.8, step=0.05, label="Temperature (0 = greedy)",
                                                 elem_id="temperature")
-                        top_k = gr.Slider(0, service.nb_code, value=min(50, service.nb_code), step=1, label="Top-k (0 = off)",
-                                          elem_id="top-k")
+                        top_k = gr.Slider(0, service.nb_code, value=min(50, service.nb_code), step=1,
+                                          label="Top-k (0 = off)", elem_id="top-k")
                     with gr.Row():
                         top_p = gr.Slider(0.05, 1.0, value=1.0, step=0.05, label="Top-p (1 = off)", elem_id="top-p")
                         seed = gr.Number(value=0, precision=0, label="Seed (-1 = random)", elem_id="seed")
@@ -155,9 +160,9 @@ def build_ui(service: MotionService) -> Any:
         sampling = [temperature, top_k, top_p, seed]
         run = {"concurrency_id": MODEL_CONCURRENCY_ID, "concurrency_limit": 1}
 
-        def t2m(cap: str, n: float, key_spec: str, t: float, k: float, p: float, s: float,
+        def t2m(cap: str, n: float, key_spec: str, g: float, t: float, k: float, p: float, s: float,
                 hist: list) -> tuple:
-            shown = service.text_to_motion(cap, n, key_spec, check_sampling(t, k, p, s))
+            shown = service.text_to_motion(cap, n, key_spec, check_sampling(t, k, p, s, guidance_scale=g))
             return _present(shown, hist, lim.max_gallery)
 
         def m2t(upload: str | None, t: float, k: float, p: float, s: float, hist: list) -> tuple:
@@ -177,10 +182,9 @@ def build_ui(service: MotionService) -> Any:
             spec, message = service.key_tokens_from_motion(upload, frames, key_spec)
             return message, spec
 
-        t2m_button.click(guarded(t2m, N_OUTPUTS), [caption, length, keys, *sampling, history], outputs,
-                         api_name="text_to_motion", **run)
-        caption.submit(guarded(t2m, N_OUTPUTS), [caption, length, keys, *sampling, history], outputs,
-                       api_name=False, **run)
+        t2m_inputs = [caption, length, keys, guidance, *sampling, history]
+        t2m_button.click(guarded(t2m, N_OUTPUTS), t2m_inputs, outputs, api_name="text_to_motion", **run)
+        caption.submit(guarded(t2m, N_OUTPUTS), t2m_inputs, outputs, api_name=False, **run)
         m2t_button.click(guarded(m2t, N_OUTPUTS), [m2t_upload, *sampling, history], outputs,
                          api_name="motion_to_text", **run)
         edit_button.click(guarded(edit, N_OUTPUTS), [edit_upload, mode, start, end, edit_length, *sampling, history],

@@ -9,6 +9,7 @@ MOTIONGPT_REQUIRE_BROWSER=1).
 from __future__ import annotations
 
 import io
+import json
 import sys
 from urllib.parse import urlparse
 
@@ -101,9 +102,14 @@ def _tokens(pg) -> list[int]:
 def test_text_to_motion_shows_animation_and_offers_files(page, running_app, tmp_path):
     pg = page
     pg.locator("#t2m-caption textarea").fill("a person walks forward and waves")
+    # the guidance slider starts at the model's recommendation; the request runs with the one set
+    guidance = pg.locator("#guidance_scale input[type=number]")
+    assert float(guidance.input_value()) == running_app.service.generator.recommended_guidance_scale
+    guidance.fill("2.5")
+    guidance.press("Enter")
     pg.locator("#t2m-run").click()
     status = _wait_status(pg, "Generated")
-    assert "Error" not in status
+    assert "Error" not in status and "guidance scale 2.5" in status
 
     # the animation is a GIF that the browser actually decoded
     img = pg.locator("#animation img")
@@ -126,6 +132,10 @@ def test_text_to_motion_shows_animation_and_offers_files(page, running_app, tmp_
     # one token per 4 frames, in every file: joints, BVH and the tokens box agree
     assert joints.shape[0] == 4 * len(codes) == n_bvh_frames
     assert _tokens(pg) == codes
+    # the generation's results.json (next to the files offered) records the scale it ran with
+    name = next(n for n in names if n.endswith(".npy"))[: -len(".npy")]  # motiongpt_<NNNNNN>_t2m
+    record = json.loads((running_app.service.out_dir / f"gen_{name.split('_', 1)[1]}" / "results.json").read_text())
+    assert record["meta"]["sampling"]["guidance_scale"] == 2.5 and record["samples"][0]["task"] == "t2m"
 
     # the MP4 (when ffmpeg is available) plays in the browser and is offered too
     if running_app.service.mp4:

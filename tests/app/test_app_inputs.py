@@ -98,6 +98,19 @@ def test_sampling_settings():
             check_sampling(*args)
 
 
+def test_guidance_scale_setting():
+    assert check_sampling(0.8, 50, 1.0, 3).guidance_scale == 1.0  # off unless set
+    for value, expected in [(2.5, 2.5), ("1.5", 1.5), (0, 0.0), (5, 5.0), ("", 1.0), (None, 1.0)]:
+        assert check_sampling(0.8, 50, 1.0, 3, guidance_scale=value).guidance_scale == expected
+    for value, message in [(-0.1, r"Guidance scale must be in 0\.\.5 \(1 = off\), got -0\.1"),
+                           (5.1, r"Guidance scale must be in 0\.\.5 \(1 = off\), got 5\.1"),
+                           ("strong", "Guidance scale must be a number, got 'strong'"),
+                           (float("nan"), "Guidance scale must be a finite number"),
+                           (float("inf"), "Guidance scale must be a finite number")]:
+        with pytest.raises(UserInputError, match=message):
+            check_sampling(0.8, 50, 1.0, 3, guidance_scale=value)
+
+
 def test_uploads_are_checked_before_any_model_work(tmp_path):
     with pytest.raises(UserInputError, match="upload a motion first"):
         check_upload(None, LIM)

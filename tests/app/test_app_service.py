@@ -3,6 +3,7 @@ output files, error wrapping and the page's wiring (queue / concurrency)."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +11,14 @@ import pytest
 
 from motiongpt.app.config import AppConfig, Limits
 from motiongpt.app.inputs import UserInputError, check_sampling
-from motiongpt.app.service import MotionService, inbetween_request, m2t_request, pred_request, t2m_request
+from motiongpt.app.service import (
+    MotionService,
+    inbetween_request,
+    m2t_request,
+    pred_request,
+    sampling_config,
+    t2m_request,
+)
 
 SAMPLING = check_sampling(0.8, 20, 1.0, 0)
 
@@ -34,7 +42,39 @@ def test_requests_carry_the_page_inputs():
     assert (r.task, r.motion_codes, r.end_codes) == ("inbetween", [1], [2, 3])
 
 
+def test_guidance_scale_goes_to_text_to_motion_only():
+    guided = check_sampling(0.7, 20, 0.9, 0, guidance_scale=2.5)
+    for task in ("t2m", "t2m_keys_pos"):  # the tasks the text tab sends
+        cfg = sampling_config(guided, 11, task).validate()
+        assert (cfg.guidance_scale, cfg.temperature, cfg.top_k, cfg.top_p, cfg.seed) == (2.5, 0.7, 20, 0.9, 11)
+    for task in ("m2t", "pred", "inbetween"):  # the generator refuses guidance there
+        cfg = sampling_config(guided, 11, task).validate()
+        assert (cfg.guidance_scale, cfg.temperature, cfg.seed) == (1.0, 0.7, 11)
+    assert sampling_config(SAMPLING, 0, "t2m").guidance_scale == 1.0
+
+
 # --- the service over the tiny checkpoint ------------------------------------------------------
+
+
+def _recorded(shown) -> dict:
+    """``results.json`` of the generation folder a request's files were written to."""
+    return json.loads((Path(shown.files[0]).parent / "results.json").read_text(encoding="utf-8"))
+
+
+def test_guidance_scale_reaches_the_generator_for_text_to_motion_only(service, joints_file):
+    guided = check_sampling(0.8, 20, 1.0, 5, guidance_scale=2.5)
+    for shown, task in [(service.text_to_motion("a person jumps", 24, "", guided), "t2m"),
+                        (service.text_to_motion("a person jumps", 24, "0:3", guided), "t2m_keys_pos")]:
+        doc = _recorded(shown)
+        assert doc["samples"][0]["task"] == task and doc["meta"]["sampling"]["guidance_scale"] == 2.5
+        assert "(seed 5, guidance scale 2.5)" in shown.status
+    # the other tasks run unguided although the page's setting is 2.5 (the generator would refuse it)
+    for shown in (service.motion_to_text(str(joints_file), guided), service.predict(str(joints_file), 8, 24, guided),
+                  service.inbetween(str(joints_file), 4, 8, 0, guided)):
+        assert _recorded(shown)["meta"]["sampling"]["guidance_scale"] == 1.0
+        assert "guidance" not in shown.status and "(seed 5)" in shown.status
+    plain = service.text_to_motion("a person jumps", 24, "", SAMPLING)
+    assert _recorded(plain)["meta"]["sampling"]["guidance_scale"] == 1.0 and "guidance" not in plain.status
 
 
 def test_text_to_motion_writes_consistent_files(service):
@@ -160,6 +200,28 @@ def test_guarded_turns_failures_into_status_messages():
     msg = guarded(crash, 1)("x")
     assert msg.startswith("**Error:** the request failed (KeyError") and "Traceback" not in msg
     assert guarded(lambda x: x + 1, 1)(1) == 2
+
+
+def _slider(page, elem_id: str):
+    found = [b for b in page.blocks.values() if getattr(b, "elem_id", None) == elem_id]
+    assert len(found) == 1, elem_id
+    return found[0]
+
+
+def test_guidance_slider_defaults_to_the_generators_recommendation(service, tiny_checkpoint, tmp_path):
+    from motiongpt.app.ui import build_ui
+    from motiongpt.generate import MotionGenerator
+
+    # the tiny checkpoint's records were written without the instruction builder: no uncond_prob
+    assert service.generator.recommended_guidance_scale == 1.0
+    slider = _slider(build_ui(service), "guidance_scale")
+    assert (slider.value, slider.minimum, slider.maximum, slider.step) == (1.0, 0.0, 5.0, 0.1)
+    assert slider.label == "Guidance scale" and "1 = off" in slider.info
+
+    g = service.generator
+    recommending = MotionGenerator(g.model, g.tokenizer, g.fmt, g.vq, recommended_guidance_scale=2.0)
+    svc = MotionService(recommending, AppConfig(lora_path=str(tiny_checkpoint), mp4=False), out_dir=tmp_path)
+    assert _slider(build_ui(svc), "guidance_scale").value == 2.0
 
 
 def test_every_model_event_is_queued_one_at_a_time(service):
