@@ -62,13 +62,21 @@ def _run(corpus: Path, vq_dir: Path, root: Path, uncond_prob: float) -> tuple[Pa
 def test_recommended_scale_follows_the_instruction_data(corpus, vq_dir, tmp_path):
     from motiongpt.generate import MotionGenerator
 
-    guided_run, report = _run(corpus, vq_dir, tmp_path / "with", 0.5)
-    assert report["config"]["uncond_prob"] == 0.5 and report["counts"]["train"]["uncond"] > 0
+    guided_run, report_with = _run(corpus, vq_dir, tmp_path / "with", 0.5)
+    assert report_with["config"]["uncond_prob"] == 0.5 and report_with["counts"]["train"]["uncond"] > 0
     plain_run, report = _run(corpus, vq_dir, tmp_path / "without", 0.0)
     assert report["config"]["uncond_prob"] == 0.0 and report["counts"]["train"]["uncond"] == 0
 
     guided = MotionGenerator.from_checkpoint(guided_run)
     assert guided.recommended_guidance_scale == 2.0
+    # the unconditional prompt guidance decodes with is the one the unconditional records were
+    # trained on (two definitions, builder and generator, that must agree token for token)
+    from datasets import load_from_disk
+
+    uncond_ids = guided.unconditional_prompt_ids()
+    train = load_from_disk(str(tmp_path / "with" / "prepared" / "train"))
+    prompts = [[t for t, lab in zip(row["input_ids"], row["labels"]) if lab == -100] for row in train]
+    assert sum(p == uncond_ids for p in prompts) == report_with["counts"]["train"]["uncond"]
     assert MotionGenerator.from_checkpoint(plain_run).recommended_guidance_scale == 1.0
 
     # built directly: off unless told, and the value is checked
