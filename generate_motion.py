@@ -26,7 +26,9 @@ captions) and results.json (prompt, seed, tokens, length, files of every sample)
 written all at once: nothing half-written on failure. Decoding is constrained by default (every
 output well-formed, exact lengths, key tokens in place); --no_constraints decodes freely and
 reports the failures in results.json. --guidance_scale 2 (alias --cond_scale) decodes text-to-motion
-tasks with classifier-free guidance (for models trained with unconditional records).
+tasks with classifier-free guidance (for models trained with unconditional records). --compose
+writes a t2m caption clause by clause at its "then" connectors (for models trained with t2m_next
+records; see motiongpt.generate.compose).
 """
 
 from __future__ import annotations
@@ -71,6 +73,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "The model must have been trained with unconditional records (empty-input t2m "
                         "duplicates); 2 was the best on the embedded default model. Not with --num_beams > 1 nor "
                         "with m2t / pred / inbetween. --cond_scale: the same (MoMask's name)")
+    p.add_argument("--compose", action="store_true",
+                   help="t2m: split each caption at its 'then' connectors and write it clause by clause, each "
+                        "clause continuing the motion so far (task t2m_next; the model must have been trained "
+                        "with t2m_next records). Not with --motion_length")
     p.add_argument("--seed", type=int, default=0, help="seed of the first sample")
     p.add_argument("--max_motion_tokens", type=int, default=None,
                    help="longest motion (codes) when the model chooses the length (default: the run's data, else 49)")
@@ -119,9 +125,18 @@ def main(argv: list[str] | None = None) -> int:
             context_frames=args.context_frames, instruction=args.prompt, repeat_times=args.repeat_times,
             seed=args.seed,
         )
-        results = gen.generate(requests, sampling, batch_size=args.batch_size, constrained=not args.no_constraints,
-                               progress=args.progress, fix_foot=args.fix_foot)
-        meta = {"checkpoint": gen.source, "vq_dir": gen.vq_dir, "task": args.task,
+        if args.compose:
+            if args.task != "t2m":
+                raise ValueError(f"--compose applies to --task t2m, not {args.task}")
+            from motiongpt.generate.compose import generate_composed
+
+            results = generate_composed(gen, requests, sampling, batch_size=args.batch_size,
+                                        constrained=not args.no_constraints, progress=args.progress,
+                                        fix_foot=args.fix_foot)
+        else:
+            results = gen.generate(requests, sampling, batch_size=args.batch_size,
+                                   constrained=not args.no_constraints, progress=args.progress, fix_foot=args.fix_foot)
+        meta = {"checkpoint": gen.source, "vq_dir": gen.vq_dir, "task": args.task, "compose": args.compose,
                 "sampling": dataclasses.asdict(sampling), "constrained": not args.no_constraints,
                 "fix_foot": args.fix_foot, "argv": sys.argv[1:] if argv is None else list(argv)}
         path = save_results(results, args.out_dir, render=args.render, bvh=not args.no_bvh,

@@ -174,6 +174,10 @@ class EvalConfig:
     """Classifier-free guidance scale of the text-conditioned motion tasks (1: off; the model must
     have been trained with unconditional records, ``uncond_prob``). m2t / pred / inbetween are never
     guided."""
+    compose: bool = False
+    """Text-to-motion (``t2m`` and MultiModality): write each caption clause by clause
+    (:func:`motiongpt.generate.compose.generate_composed`; the model must have been trained with
+    ``t2m_next`` records). Needs ``gt_length`` off: each clause's length is the model's choice."""
     max_motion_tokens: int | None = None
     """Longest motion (codes) when the model chooses the length; None: the run's instruction data, else 49."""
     max_text_tokens: int = 48
@@ -223,6 +227,8 @@ class EvalConfig:
             raise ValueError(f"pred_context must be in (0, 1), got {self.pred_context}")
         if not 0.0 < self.inbetween_context < 0.5:
             raise ValueError(f"inbetween_context must be in (0, 0.5), got {self.inbetween_context}")
+        if self.compose and self.gt_length:
+            raise ValueError("compose: composed decoding chooses each clause's length; it cannot use gt_length")
         if self.r_precision_batch < 3:
             raise ValueError(f"r_precision_batch must be >= 3 (top-3), got {self.r_precision_batch}")
         self.sampling(0)  # SamplingConfig.validate names the sampling field at fault
@@ -429,7 +435,7 @@ def _fingerprint(cfg: EvalConfig, data: _Data, run: Path, vq_dir: Path, base: Pa
     # whatever else is asked, so adding a task keeps the generations of the others
     keys = ("split", "seed", "max_texts", "key_texts", "mm_texts", "mm_gens", "gt_length", "pred_context",
             "inbetween_context", "constrained", "temperature", "top_k", "top_p", "num_beams", "guidance_scale",
-            "max_motion_tokens", "max_text_tokens")
+            "compose", "max_motion_tokens", "max_text_tokens")
     clips = hashlib.sha256(json.dumps([[i, len(f), len(c), cd] for i, f, c, cd in zip(
         data.ids, data.features, data.captions, data.codes)]).encode()).hexdigest()
     return {
@@ -572,8 +578,14 @@ class _Runner:
         # guidance needs a caption to guide by: only the text-to-motion tasks get it
         guided = all(s["task"] in GUIDANCE_TASKS for s in specs)
         t0 = time.perf_counter()
-        results = gen.generate(requests, self.cfg.sampling(self.cfg.seed + repeat, guided),
-                               batch_size=self.cfg.batch_size, constrained=constrained)
+        sampling = self.cfg.sampling(self.cfg.seed + repeat, guided)
+        if self.cfg.compose and all(s["task"] == "t2m" for s in specs):
+            from motiongpt.generate.compose import generate_composed
+
+            results = generate_composed(gen, requests, sampling, batch_size=self.cfg.batch_size,
+                                        constrained=constrained)
+        else:
+            results = gen.generate(requests, sampling, batch_size=self.cfg.batch_size, constrained=constrained)
         self.seconds_generating += time.perf_counter() - t0
         self.generated += len(requests)
         out = []
@@ -1006,6 +1018,7 @@ def format_markdown(result: dict[str, Any]) -> str:
         (f"- {result['repeats']} repeat(s), seed {cfg['seed']} + repeat; sampling temperature {cfg['temperature']}, "
         f"top-k {cfg['top_k']}, top-p {cfg['top_p']}, "
         f"guidance scale {cfg.get('guidance_scale', 1.0)} (text-to-motion); "
+        f"{'composed clause by clause (t2m_next); ' if cfg.get('compose') else ''}"
         f"constrained decoding {'on' if cfg['constrained'] else 'off'}; "
         f"lengths {'of the real motions' if cfg['gt_length'] else 'chosen by the model'} (t2m)"),
         "- every figure: mean ± 95 % confidence half-width over the repeats",

@@ -145,6 +145,8 @@ class MotionGenerator:
         source: str | None = None,
         vq_dir: str | None = None,
         recommended_guidance_scale: float = 1.0,
+        trained_tasks: Sequence[str] | None = None,
+        next_context_codes: int = 4,
     ) -> None:
         from motiongpt.llm.templates import load_instructions, resolve_template
         from motiongpt.llm.tasks import output_is_wrapped
@@ -174,6 +176,12 @@ class MotionGenerator:
         trained without a caption has no meaningful caption-less prediction, and guiding with it does
         not help (measured: semantic accuracy 0.32 -> 0.30 at scale 2 on such a model).
         :meth:`from_checkpoint` sets it from the run's instruction config."""
+        self.trained_tasks = tuple(trained_tasks) if trained_tasks is not None else None
+        """Tasks of the run's instruction data (None: unknown, e.g. a model built in code)."""
+        if isinstance(next_context_codes, bool) or not isinstance(next_context_codes, int) or next_context_codes < 1:
+            raise ValueError(f"next_context_codes must be an integer >= 1, got {next_context_codes!r}")
+        self.next_context_codes = next_context_codes
+        """``t2m_next``: context codes the run's records gave (composed decoding gives as many)."""
         self.instructions = load_instructions()
         vocab_size = int(model.get_output_embeddings().weight.shape[0])
         self.tables = TokenTables.build(tokenizer, fmt, wrapped=self.wrapped, vocab_size=vocab_size,
@@ -284,7 +292,9 @@ class MotionGenerator:
         return cls(model, tok, fmt, vq, template=template or resolved.get("template") or "alpaca", device=device,
                    wrap_output=icfg.get("wrap_output"), max_motion_tokens=int(max_tokens), source=source,
                    vq_dir=str(Path(vq_path).resolve()),
-                   recommended_guidance_scale=_recommended_guidance_scale(icfg))
+                   recommended_guidance_scale=_recommended_guidance_scale(icfg),
+                   trained_tasks=icfg.get("tasks") if isinstance(icfg.get("tasks"), list) else None,
+                   next_context_codes=int(icfg.get("next_context_codes") or 4))
 
     # ---- motion in / out ---------------------------------------------------------------------
 

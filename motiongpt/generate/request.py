@@ -14,6 +14,7 @@ task               model output (``generated_codes``)     ``codes`` (decoded to 
 =================  ====================================  ====================================
 ``t2m*``           the motion                            the same
 ``pred``           the continuation                      given prefix + continuation
+``t2m_next``       the clause's motion                   given context + the clause's motion
 ``inbetween``      the middle part                       start + middle + end
 ``m2t``            (text: ``text``)                      the described motion's codes
 =================  ====================================  ====================================
@@ -47,6 +48,7 @@ from motiongpt.generate.spec import RowSpec
 from motiongpt.llm.tasks import (
     format_inbetween_input,
     format_keys_pos_input,
+    format_next_input,
     format_pred_input,
     parse_inbetween_input,
     parse_keys_pos_input,
@@ -140,7 +142,7 @@ class GenerationRequest:
     """One thing to generate."""
 
     task: str = "t2m"
-    """One of ``t2m t2m_init t2m_last t2m_keys t2m_keys_pos m2t pred inbetween``."""
+    """One of ``t2m t2m_init t2m_last t2m_keys t2m_keys_pos m2t pred inbetween t2m_next``."""
     caption: str = ""
     """Text of the motion (may be empty: ``t2m`` then uses the no-input prompt; required by
     ``t2m_keys_pos``; put in front of ``pred`` / ``inbetween`` inputs when non-empty)."""
@@ -152,9 +154,12 @@ class GenerationRequest:
     ``t2m_init`` / ``t2m_last``: one code; ``t2m_keys``: codes in order."""
     motion_codes: list[int] = field(default_factory=list)
     """Codes of the input motion: the motion described by ``m2t``, the prefix continued by ``pred``,
-    the start part of ``inbetween``."""
+    the start part of ``inbetween``, the context before the clause of ``t2m_next`` (may be empty)."""
     end_codes: list[int] = field(default_factory=list)
     """``inbetween``: codes of the end part."""
+    max_length_frames: int | None = None
+    """Longest whole resulting motion in frames when the model chooses the length (given parts
+    included); None: ``max_motion_tokens`` codes. Composed decoding bounds each clause with it."""
     instruction: str | None = None
     """Instruction text; None: the canonical instruction of the task."""
     seed: int | None = None
@@ -441,6 +446,10 @@ def plan_request(
                                      or request.seed < 0):
         raise ValueError(f"seed must be an integer >= 0 or None, got {request.seed!r}")
     n = None if request.length_frames is None else frames_to_codes(request.length_frames)
+    if request.max_length_frames is not None:
+        if n is not None:
+            raise ValueError("give length_frames or max_length_frames, not both")
+        max_motion_tokens = min(max_motion_tokens, frames_to_codes(request.max_length_frames, "max_length_frames"))
     caption = request.caption if request.caption is not None else ""
     motion = _codes(request.motion_codes, nb, "motion_codes")
     end = _codes(request.end_codes, nb, "end_codes")
@@ -456,6 +465,9 @@ def plan_request(
             raise ValueError(f"{task} needs motion_codes (the input motion)")
         if raw_keys:
             raise ValueError(f"{task} takes no key_tokens")
+    elif task == "t2m_next":
+        if raw_keys:
+            raise ValueError("t2m_next takes no key_tokens")
     elif motion or end:
         raise ValueError(f"{task} takes no motion_codes / end_codes")
     if task != "inbetween" and end:
@@ -532,6 +544,13 @@ def plan_request(
     elif task == "pred":
         cap = _check_free_caption(caption, task)
         text = format_pred_input(motion, fmt, cap or None)
+        spec = motion_spec(len(motion))
+        prefix = motion
+    elif task == "t2m_next":
+        cap = _check_free_caption(caption, task)
+        if not cap:
+            raise ValueError("t2m_next needs a caption (the action to add)")
+        text = format_next_input(cap, motion, fmt)
         spec = motion_spec(len(motion))
         prefix = motion
     else:  # inbetween

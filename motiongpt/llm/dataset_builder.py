@@ -6,6 +6,8 @@ Input: a HumanML3D-layout dataset whose clips were encoded by ``scripts/prepare_
     <data_root>/texts/<id>.txt                 captions (``caption#tokens#start#end`` lines)
     <data_root>/VQVAE/<id>.npy                 int64 codes (T // 4,); ``M<id>.npy`` for mirrors
     <data_root>/VQVAE/meta.json                which VQ-VAE made them (nb_code, downsample)
+    <data_root>/labels/<id>.json               task ``t2m_next`` only: temporal segments,
+                                               ``{"segments": [{"start": frame, "end": frame}, ...]}``
 
 Output (``out_dir``, written as a whole with :func:`~motiongpt.utils.atomic.atomic_directory`)::
 
@@ -24,6 +26,10 @@ Choices (following MotionGPT's loaders):
   captions are ``texts/M<id>.txt`` when the dataset ships it (HumanML3D does), else the clip's
   captions with left/right swapped (:func:`~motiongpt.llm.tasks.swap_left_right`). A split file that
   lists ``M<id>`` itself treats it as an ordinary clip;
+* ``t2m_next`` reads each clip's temporal segments from ``labels/<id>.json`` (the synthetic corpus
+  writes them; BABEL-style annotations can be converted to the same form): a segment's codes start
+  at ``round(start / 4)``; a mirrored clip has its clip's segments. Clips without the file, or with
+  one segment, give no ``t2m_next`` records; a train split without any is an error;
 * every problem is counted per split and reason, never fatal — except codes outside
   ``[0, nb_code)``, which mean the cache and ``nb_code`` disagree (an error naming the file).
 """
@@ -301,6 +307,24 @@ def _items_of_clip(
     return items
 
 
+def _segment_starts(root: Path, clip_id: str, n_codes: int, unit: int, counter: _Counter) -> tuple[int, ...]:
+    """Code index where each annotated segment after the first starts (``labels/<id>.json``);
+    ``()`` without annotations (counted)."""
+    path = root / "labels" / f"{clip_id}.json"
+    if not path.is_file():
+        counter.add("no_segment_labels", str(path))
+        return ()
+    try:
+        segs = json.loads(path.read_text(encoding="utf-8")).get("segments")
+        starts = [round(float(seg["start"]) / unit) for seg in segs[1:]]
+    except (ValueError, TypeError, KeyError, AttributeError) as e:
+        raise ValueError(f"{path}: expected {{\"segments\": [{{\"start\": frame, \"end\": frame}}, ...]}} ({e})") from e
+    if any(not 0 < b < n_codes for b in starts) or any(a >= b for a, b in zip(starts[:-1], starts[1:])):
+        counter.add("bad_segments", f"{path}: segment starts {starts} (codes) not increasing inside (0, {n_codes})")
+        return ()
+    return tuple(starts)
+
+
 def generate_instruction_dataset(cfg: InstructionDataConfig) -> dict[str, Any]:
     """Build ``<out_dir>/{train,val,test}.json``, ``meta.json`` and ``motion_format.json``.
 
@@ -378,6 +402,10 @@ def generate_instruction_dataset(cfg: InstructionDataConfig) -> dict[str, Any]:
                 counter.add("no_captions", clip_id)
                 continue
             items = _items_of_clip(clip_id, codes, captions, cfg, fps, unit, counter)
+            starts: tuple[int, ...] = ()
+            if "t2m_next" in cfg.tasks and any(it.id == clip_id for it in items):
+                starts = _segment_starts(root, clip_id, len(codes), unit, counter)
+                items = [dataclasses.replace(it, segment_starts=starts) if it.id == clip_id else it for it in items]
             mirror_id = f"M{clip_id}"
             if split == "train" and cfg.mirror and mirror_id not in id_set and not clip_id.startswith("M"):
                 m_codes, m_reason, m_detail = _read_codes(token_dir / f"{mirror_id}.npy", nb_code)
@@ -389,6 +417,9 @@ def generate_instruction_dataset(cfg: InstructionDataConfig) -> dict[str, Any]:
                     if m_caps is None:  # the dataset does not ship mirrored captions: swap words
                         m_caps = [dataclasses.replace(c, text=swap_left_right(c.text)) for c in captions]
                     m_items = _items_of_clip(mirror_id, m_codes, m_caps, cfg, fps, unit, counter)
+                    if starts and len(m_codes) == len(codes):  # a mirror keeps its clip's timing
+                        m_items = [dataclasses.replace(it, segment_starts=starts) if it.id == mirror_id else it
+                                   for it in m_items]
                     n_mirrored += len(m_items)
                     items += m_items
             for item in items:
@@ -417,6 +448,13 @@ def generate_instruction_dataset(cfg: InstructionDataConfig) -> dict[str, Any]:
                  split, len(ids), n_motions, n_mirrored, n_segments, len(records), counter.counts or "nothing")
     if not by_split.get("train"):
         raise ValueError(f"no train records were made from {root}: skipped {counts.get('train', {}).get('skipped')}")
+    if "t2m_next" in cfg.tasks and not counts["train"]["per_task"]["t2m_next"]:
+        raise ValueError(
+            f"task t2m_next made no train records from {root}: it needs temporal segments in "
+            f"{root / 'labels'}/<id>.json ({{\"segments\": [{{\"start\": frame, \"end\": frame}}, ...]}}, two or more) "
+            "and captions that state them in order, one clause per segment, joined by 'then' "
+            f"(skipped: {counts['train']['skipped']})"
+        )
 
     report: dict[str, Any] = {
         "generator": GENERATOR_NAME,

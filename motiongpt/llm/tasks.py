@@ -31,7 +31,17 @@ task               input
 ``inbetween``      :func:`format_inbetween_input`:
                    ``Start: <Motion Token>...</Motion Token>\\nEnd: <Motion Token>...</Motion Token>``
                    (``caption\\n`` in front when enabled)
+``t2m_next``       :func:`format_next_input`: ``clause\\n<Motion Token>last codes before it</Motion Token>``
+                   (an empty span for the first clause); output: the codes of that clause only
 =================  ==============================================================================
+
+``t2m_next`` (sequential text-to-motion, in the spirit of TEACH, Athanasiou et al. 2022) needs
+temporal segment annotations: a clip whose caption splits into clauses at its "then" connectors
+(:func:`split_clauses`) as many as the clip has annotated segments gives one record per clause,
+the clause's own codes as output and the last ``next_context_codes`` codes before it as input.
+A model trained on them writes a long description clause by clause
+(:func:`motiongpt.generate.compose.generate_composed`), so an unseen sequence of known actions is
+made of actions it has seen, each from its own text.
 
 Outputs that are motion are written wrapped in the vocab format
 (``<Motion Token><motion_id_1>...</Motion Token>``) and bare in the digits format
@@ -80,6 +90,9 @@ __all__ = [
     "parse_pred_input",
     "format_inbetween_input",
     "parse_inbetween_input",
+    "split_clauses",
+    "format_next_input",
+    "parse_next_input",
     "format_motion_output",
     "output_is_wrapped",
     "choose_instruction",
@@ -104,6 +117,7 @@ MIN_TOKENS: dict[str, int] = {
     "m2t": 1,
     "pred": 3,  # >= 2 tokens given + >= 1 to predict
     "inbetween": 3,  # start, middle and end each >= 1 token
+    "t2m_next": 2,  # two annotated segments of >= 1 code each
 }
 """Fewest codes a motion needs for each task; shorter motions are skipped (and counted)."""
 
@@ -149,6 +163,10 @@ class TaskConfig:
     learns motion without a caption, which classifier-free guidance at generation time needs
     (``SamplingConfig.guidance_scale``; MoMask drops 10 % of its captions the same way). Only the
     train split gets these records (the dataset builder passes 0 for the others)."""
+    next_context_codes: int = 4
+    """``t2m_next``: codes of the motion before a clause given in its input (the last ones; fewer
+    when less came before). A short context carries the pose and pace the next action starts from
+    without tying it to what the earlier action was."""
 
     def validate(self) -> None:
         """Raise ``ValueError`` naming the field for inconsistent settings."""
@@ -175,6 +193,9 @@ class TaskConfig:
             raise ValueError(f"inbetween_max_frac must be < 0.5 (start + end < whole), got {self.inbetween_max_frac}")
         if not 0.0 <= self.uncond_prob <= 1.0:
             raise ValueError(f"uncond_prob must be in [0, 1], got {self.uncond_prob}")
+        if isinstance(self.next_context_codes, bool) or not isinstance(self.next_context_codes, int) \
+                or self.next_context_codes < 1:
+            raise ValueError(f"next_context_codes must be an integer >= 1, got {self.next_context_codes!r}")
 
 
 @dataclass(frozen=True)
@@ -189,6 +210,9 @@ class MotionItem:
     """Its caption texts (non-empty strings)."""
     unit_length: int = 4
     """Frames per code (the VQ-VAE's downsampling), for the record's ``length`` in frames."""
+    segment_starts: tuple[int, ...] = ()
+    """Code index where each annotated segment after the first starts (increasing, inside
+    ``(0, len(codes))``); empty: no segment annotation (``t2m_next`` makes no records)."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -246,6 +270,55 @@ def _check_caption(caption: str, what: str) -> str:
     if MOTION_START in caption or MOTION_END in caption:
         raise ValueError(f"{what}: the caption must not hold motion wrappers, got {caption!r}")
     return caption.strip()
+
+
+_CLAUSE_SPLIT_RE = re.compile(r",?\s+(?:and\s+)?then\s+", re.IGNORECASE)
+
+
+def split_clauses(text: str) -> list[str]:
+    """The clauses of a description, split at its sequencing connectors ("then", ", then",
+    "and then", ", and then"): ``"a man walks forward, then jumps twice."`` ->
+    ``["a man walks forward", "jumps twice"]``.
+
+    A trailing full stop is dropped; "and" alone does not split ("squats down and stands back up"
+    is one action). A text without connectors is one clause.
+    """
+    body = " ".join(str(text).split()).rstrip(".").strip()
+    parts = [p.strip(" ,") for p in _CLAUSE_SPLIT_RE.split(body)]
+    return [p for p in parts if p]
+
+
+def format_next_input(clause: str, context: Sequence[int], fmt: MotionTokenFormat) -> str:
+    """Input of ``t2m_next``: the clause, a newline and the wrapped context codes (an empty span
+    for the first clause)::
+
+        jumps twice
+        <Motion Token><motion_id_5><motion_id_9></Motion Token>
+    """
+    clause = _check_caption(clause, "format_next_input")
+    if hasattr(context, "tolist"):
+        context = context.tolist()
+    span = codes_to_text(list(context), fmt, wrap=True) if len(context) else f"{MOTION_START}{MOTION_END}"
+    return f"{clause}\n{span}"
+
+
+def parse_next_input(text: str, fmt: MotionTokenFormat) -> tuple[str, list[int]]:
+    """Inverse of :func:`format_next_input`: ``(clause, context codes)``; strict (``ValueError``)."""
+    if not isinstance(text, str):
+        raise ValueError(f"t2m_next input: expected a string, got {type(text).__name__}")
+    clause, sep, span = text.rpartition("\n")
+    if not sep:
+        raise ValueError(f"t2m_next input: expected 'clause\\n<motion span>', got {_short(text)}")
+    clause = _check_caption(clause, "t2m_next input")
+    if clause != text.rpartition("\n")[0]:
+        raise ValueError("t2m_next input: whitespace around the clause")
+    if span == f"{MOTION_START}{MOTION_END}":
+        return clause, []
+    return clause, _parse_span(span, fmt, "t2m_next input")
+
+
+def _short(text: str) -> str:
+    return repr(text if len(text) <= 80 else text[:77] + "...")
 
 
 def _canonical_int(raw: str, what: str) -> int:
@@ -511,6 +584,8 @@ def build_task_records(
         return []
     rng = clip_rng(seed, item.id, task)
     captions = _caption_order(rng, item.captions, cfg.records_per_clip)
+    if task == "t2m_next":
+        return _next_records(item, captions, cfg, fmt, instructions, rng)
     wrap = output_is_wrapped(fmt, cfg.wrap_output)
     full_output = codes_to_text(codes, fmt, wrap=wrap)
     out: list[dict[str, Any]] = []
@@ -570,6 +645,41 @@ def build_task_records(
             if urng.random() < cfg.uncond_prob:
                 with_uncond.append(unconditional_record(rec, instructions))
         out = with_uncond
+    return out
+
+
+def _next_records(item: MotionItem, captions: Sequence[str], cfg: TaskConfig, fmt: MotionTokenFormat,
+                  instructions: Mapping[str, Sequence[str]], rng: random.Random) -> list[dict[str, Any]]:
+    """``t2m_next`` records of one motion: for each caption that splits into one clause per
+    annotated segment, one record per clause (see the module docstring)."""
+    codes = list(item.codes)
+    n = len(codes)
+    starts = list(item.segment_starts)
+    if not starts:
+        return []
+    bounds = [0] + starts + [n]
+    if any(b >= e for b, e in zip(bounds[:-1], bounds[1:])):
+        raise ValueError(f"{item.id}: segment starts {starts} are not increasing inside (0, {n})")
+    wrap = output_is_wrapped(fmt, cfg.wrap_output)
+    out: list[dict[str, Any]] = []
+    for caption in captions:
+        clauses = split_clauses(caption)
+        if len(clauses) != len(bounds) - 1:
+            continue  # a caption that does not state the segments one clause each ("A and B")
+        for i, clause in enumerate(clauses):
+            a, b = bounds[i], bounds[i + 1]
+            context = codes[max(0, a - cfg.next_context_codes):a]
+            out.append({
+                "instruction": choose_instruction("t2m_next", instructions, rng, cfg.canonical_prob),
+                "input": format_next_input(clause, context, fmt),
+                "output": codes_to_text(codes[a:b], fmt, wrap=wrap),
+                "task": "t2m_next",
+                "motion": item.id,
+                "length": (b - a) * item.unit_length,
+                "caption": caption,
+                "clause": i,
+                "context_len": len(context),
+            })
     return out
 
 

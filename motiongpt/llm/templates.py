@@ -62,7 +62,7 @@ _PLAIN_TEMPLATES = {
     "alpaca_short": (SHORT_PROMPT_WITH_INPUT, SHORT_PROMPT_NO_INPUT),
 }
 
-TASKS = ("t2m", "t2m_init", "t2m_last", "t2m_keys", "t2m_keys_pos", "m2t", "pred", "inbetween")
+TASKS = ("t2m", "t2m_init", "t2m_last", "t2m_keys", "t2m_keys_pos", "m2t", "pred", "inbetween", "t2m_next")
 """Every task an instruction record can belong to (the keys of ``data/instructions.json``)."""
 
 DEFAULT_INSTRUCTIONS_PATH = Path(__file__).resolve().parents[2] / "data" / "instructions.json"

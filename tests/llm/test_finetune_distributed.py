@@ -94,7 +94,8 @@ def test_deepspeed_single_process_matches_plain(prepared, plain_run, ds_runs, ze
     assert resolved["distributed_type"] == "DEEPSPEED" and resolved["zero_stage"] == int(zero[-1])
     # DeepSpeed (fp32, one process) reproduces the plain run
     assert train_losses(out) == pytest.approx(train_losses(plain_run), abs=1e-5)
-    assert _adapter_diff(out, plain_run) < 1e-5
+    # Adam turns float rounding in near-zero gradients into weight differences of a few 1e-5
+    assert _adapter_diff(out, plain_run) < 1e-4
     state = json.loads((out / "checkpoint-6" / "trainer_state.json").read_text())
     # the ZeRO optimizer state is captured pickle-free (DeepSpeed's own checkpoints pickle it)
     assert state["optimizer_saved"] is True

@@ -14,7 +14,14 @@ import pytest
 
 from motiongpt.data.humanml3d import read_split
 from motiongpt.llm.dataset_builder import GENERATOR_NAME, InstructionDataConfig, generate_instruction_dataset
-from motiongpt.llm.tasks import parse_inbetween_input, parse_keys_pos_input, parse_pred_input, swap_left_right
+from motiongpt.llm.tasks import (
+    parse_inbetween_input,
+    parse_keys_pos_input,
+    parse_next_input,
+    parse_pred_input,
+    split_clauses,
+    swap_left_right,
+)
 from motiongpt.llm.templates import TASKS
 from motiongpt.llm.tokens import MotionTokenFormat, extract_key_tokens, load_motion_format, text_to_codes
 
@@ -113,8 +120,11 @@ def test_records_match_code_files(built, corpus):
     for split in ("train", "val", "test"):
         for r in built[split]:
             codes = _codes_for(root, r["motion"])
-            assert r["length"] == 4 * len(codes)
             task = r["task"]
+            if task == "t2m_next":
+                _check_next_record(root, r, codes)
+                continue
+            assert r["length"] == 4 * len(codes)
             if task in ("t2m", "t2m_init", "t2m_last", "t2m_keys", "t2m_keys_pos"):
                 assert _parse(r["output"]) == codes
             if "keys" in r:
@@ -131,6 +141,56 @@ def test_records_match_code_files(built, corpus):
             elif task == "inbetween":
                 _, s, e = parse_inbetween_input(r["input"], VOCAB)
                 assert s + _parse(r["output"]) + e == codes
+
+
+def _segment_bounds(root: Path, motion: str, n: int) -> list[int]:
+    """Code bounds of a clip's labelled segments (a mirror has its clip's)."""
+    label = json.loads((root / "labels" / f"{motion.removeprefix('M')}.json").read_text(encoding="utf-8"))
+    return [0] + [round(seg["start"] / 4) for seg in label["segments"][1:]] + [n]
+
+
+def _check_next_record(root: Path, r: dict, codes: list[int]) -> None:
+    """A t2m_next record: its clause of the caption, the codes of that labelled segment, the 4 codes
+    before it as context."""
+    bounds = _segment_bounds(root, r["motion"], len(codes))
+    k = r["clause"]
+    a, b = bounds[k], bounds[k + 1]
+    clause, context = parse_next_input(r["input"], VOCAB)
+    assert clause == split_clauses(r["caption"])[k] and len(split_clauses(r["caption"])) == len(bounds) - 1
+    assert context == codes[max(0, a - 4):a]
+    assert _parse(r["output"]) == codes[a:b] and r["length"] == 4 * (b - a)
+
+
+def test_next_records_per_clip(built, corpus):
+    """Every clip with two or more segments gets a record per clause of each caption stating them in
+    order, and its mirror the same with mirrored captions; single-segment clips get none."""
+    root = corpus["root"]
+    recs = [r for r in built["train"] if r["task"] == "t2m_next"]
+    assert recs
+    for motion in {r["motion"] for r in built["train"] if r["task"] == "t2m" and "#" not in r["motion"]}:
+        label = json.loads((root / "labels" / f"{motion.removeprefix('M')}.json").read_text(encoding="utf-8"))
+        mine = [r for r in recs if r["motion"] == motion]
+        n_seg = len(label["segments"])
+        if n_seg < 2 or motion.removeprefix("M") in (corpus["b"], corpus["c"], corpus["f"]):
+            # one segment; b's captions were rewritten; c (5 codes, filtered out) and f (2 codes) have
+            # codes shorter than their labels, and c's mirror does not take timing from a clip that differs
+            assert not mine, motion
+            continue
+        captions = {r["caption"] for r in built["train"] if r["motion"] == motion and r["task"] == "t2m"}
+        stating = [c for c in captions if len(split_clauses(c)) == n_seg]
+        assert sorted(r["caption"] for r in mine) == sorted(c for c in stating for _ in range(n_seg))
+    assert any(r["motion"].startswith("M") for r in recs)
+
+
+def test_next_needs_segment_labels(corpus, tmp_path):
+    root = tmp_path / "nolabels"
+    shutil.copytree(corpus["root"], root, ignore=shutil.ignore_patterns("labels"))
+    with pytest.raises(ValueError, match="t2m_next made no train records.*labels"):
+        generate_instruction_dataset(InstructionDataConfig(data_root=str(root), out_dir=str(tmp_path / "o"),
+                                                           tasks=["t2m", "t2m_next"]))
+    assert not (tmp_path / "o").exists()
+    # without the task, labels are not needed
+    generate_instruction_dataset(InstructionDataConfig(data_root=str(root), out_dir=str(tmp_path / "o"), tasks=["t2m"]))
 
 
 def test_splits_mirrors_and_segments(built, corpus):
@@ -175,11 +235,16 @@ def test_too_few_tokens_per_task_counted(corpus, tmp_path):
     report = generate_instruction_dataset(_cfg(corpus, tmp_path / "o", tasks=list(TASKS), min_tokens=1,
                                                splits=["train"]))
     train = report["counts"]["train"]
-    # f has 2 codes: too few for t2m_keys (3), pred (3) and inbetween (3), enough for the rest
+    # f has 2 codes: too few for t2m_keys (3), pred (3) and inbetween (3), enough for the rest; its
+    # labelled segments start past its 2 codes: counted, no t2m_next records
     assert train["skipped_tasks"] == {"t2m_keys": 1, "pred": 1, "inbetween": 1}
     assert "too_short" not in train["skipped"]
     recs = json.loads((tmp_path / "o" / "train.json").read_text(encoding="utf-8"))
-    assert {r["task"] for r in recs if r["motion"] == corpus["f"]} == set(TASKS) - {"t2m_keys", "pred", "inbetween"}
+    assert {r["task"] for r in recs if r["motion"] == corpus["f"]} == set(TASKS) - {"t2m_keys", "pred", "inbetween",
+                                                                                    "t2m_next"}
+    label = json.loads((corpus["root"] / "labels" / f"{corpus['f']}.json").read_text(encoding="utf-8"))
+    if len(label["segments"]) > 1:
+        assert corpus["f"] in " ".join(report["skip_examples"]["train/bad_segments"])
     assert not (tmp_path / "o" / "val.json").exists()
 
 

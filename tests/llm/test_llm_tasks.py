@@ -19,8 +19,11 @@ from motiongpt.llm.tasks import (
     format_inbetween_input,
     format_keys_pos_input,
     format_motion_output,
+    format_next_input,
     format_pred_input,
     parse_inbetween_input,
+    parse_next_input,
+    split_clauses,
     parse_keys_pos_input,
     parse_pred_input,
     swap_left_right,
@@ -101,7 +104,8 @@ def test_record_formats_every_task(fmt, instructions):
     by_task: dict[str, list[dict]] = {}
     for r in recs:
         by_task.setdefault(r["task"], []).append(r)
-    assert list(by_task) == list(TASKS)
+    # t2m_next needs segment annotations (test_next_records); this item has none
+    assert list(by_task) == [t for t in TASKS if t != "t2m_next"]
     wrapped_out = fmt.kind == "vocab"
     for task, rs in by_task.items():
         assert len(rs) == len(CAPTIONS)  # records_per_clip=0: one per caption
@@ -366,7 +370,8 @@ def test_too_few_tokens_per_task(instructions):
     for n in (1, 2, 3):
         recs, too_short = build_item_records(_item(n=n), cfg, VOCAB, instructions)
         assert too_short == [t for t in TASKS if MIN_TOKENS[t] > n]
-        assert {r["task"] for r in recs} == {t for t in TASKS if MIN_TOKENS[t] <= n}
+        # t2m_next needs segment annotations, which these items do not have
+        assert {r["task"] for r in recs} == {t for t in TASKS if MIN_TOKENS[t] <= n and t != "t2m_next"}
     # the smallest lengths still produce valid splits
     recs, _ = build_item_records(_item(n=3), cfg, DIGITS, instructions)
     for r in recs:
@@ -390,8 +395,77 @@ def test_too_few_tokens_per_task(instructions):
         ({"inbetween_max_frac": 0.6}, "inbetween"),
         ({"uncond_prob": -0.1}, "uncond_prob"),
         ({"uncond_prob": 1.5}, "uncond_prob"),
+        ({"next_context_codes": 0}, "next_context_codes"),
+        ({"next_context_codes": 2.5}, "next_context_codes"),
     ],
 )
 def test_task_config_validation(kwargs, match):
     with pytest.raises(ValueError, match=match):
         TaskConfig(**kwargs).validate()
+
+
+# ------------------------------------------------------------------------------ t2m_next
+
+
+@pytest.mark.parametrize(
+    "text, clauses",
+    [
+        ("a man walks forward, then jumps twice.", ["a man walks forward", "jumps twice"]),
+        ("someone first raises an arm then kicks, and then waves and then claps.",
+         ["someone first raises an arm", "kicks", "waves", "claps"]),
+        ("A person Then turns", ["A person", "turns"]),
+        ("squats down and stands back up.", ["squats down and stands back up"]),  # "and" alone: one action
+        ("he strengthens then rests", ["he strengthens", "rests"]),  # "then" inside a word does not split
+        ("a person walks then", ["a person walks then"]),  # nothing after it
+        ("  a   person\twaves .", ["a person waves"]),
+    ],
+)
+def test_split_clauses(text, clauses):
+    assert split_clauses(text) == clauses
+
+
+@pytest.mark.parametrize("fmt", FORMATS, ids=lambda f: f.kind)
+def test_next_input_round_trip(fmt):
+    for context in ([], [7], [3, 0, 511]):
+        text = format_next_input("jumps twice", context, fmt)
+        assert text.startswith("jumps twice\n<Motion Token>") and text.endswith("</Motion Token>")
+        assert parse_next_input(text, fmt) == ("jumps twice", context)
+    for bad, match in (("jumps twice", "expected"), (" jumps\n<Motion Token></Motion Token>", "whitespace"),
+                       ("\n<Motion Token></Motion Token>", "caption")):
+        with pytest.raises(ValueError, match=match):
+            parse_next_input(bad, VOCAB)
+    with pytest.raises(ValueError, match="caption"):
+        format_next_input("two\nlines", [1], VOCAB)
+
+
+@pytest.mark.parametrize("fmt", FORMATS, ids=lambda f: f.kind)
+def test_next_records(fmt, instructions):
+    codes = tuple(range(100, 130))  # 30 codes; segments start at 0, 8 and 20
+    caps = ("a man walks forward, then jumps twice and then waves.",  # three clauses: three records
+            "a man walks forward then jumps twice and waves.",  # two clauses for three segments: none
+            "someone walks, then hops twice, then waves.")
+    item = MotionItem("S1", codes, caps, segment_starts=(8, 20))
+    cfg = TaskConfig(tasks=["t2m_next"], next_context_codes=3)
+    recs = build_task_records(item, "t2m_next", cfg, fmt, instructions)
+    assert len(recs) == 6
+    bounds = [(0, 8), (8, 20), (20, 30)]
+    by_caption: dict[str, list[dict]] = {}
+    for r in recs:
+        by_caption.setdefault(r["caption"], []).append(r)
+    assert set(by_caption) == {caps[0], caps[2]}
+    for cap, rs in by_caption.items():
+        assert [r["clause"] for r in rs] == [0, 1, 2]
+        for r, (a, b), clause in zip(rs, bounds, split_clauses(cap)):
+            assert r["task"] == "t2m_next" and r["motion"] == "S1" and r["length"] == 4 * (b - a)
+            assert r["instruction"] in instructions["t2m_next"]
+            got_clause, context = parse_next_input(r["input"], fmt)
+            assert got_clause == clause
+            assert context == list(codes[max(0, a - 3):a])  # the last 3 codes before it (none at the start)
+            assert r["context_len"] == len(context)
+            assert _codes_of_output(r["output"], fmt) == list(codes[a:b])
+    # no annotation, or one segment: no records; starts outside the motion: an error naming the clip
+    assert build_task_records(MotionItem("S2", codes, caps), "t2m_next", cfg, fmt, instructions) == []
+    with pytest.raises(ValueError, match="S3"):
+        build_task_records(MotionItem("S3", codes, caps, segment_starts=(20, 8)), "t2m_next", cfg, fmt, instructions)
+    # seeded like every task: the same records again, other records for another seed's instruction draws
+    assert build_task_records(item, "t2m_next", cfg, fmt, instructions) == recs
