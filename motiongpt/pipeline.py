@@ -79,11 +79,11 @@ class DemoConfig:
     """Stage-1 fine-tuning config (full training of the preset), relative to the repo or absolute."""
     full_overrides: list[str] = field(default_factory=lambda: [
         # Sized so all of `make demo` stays <= 15 min on 2 CPU cores (corpus + VQ-VAE + renders take
-        # ~5 min, evaluator + evaluation ~1.5 min): one thread runs ~3-3.5k tokens/s, a batch of 16
-        # records is ~1.2k tokens, so a step is ~0.4 s and 1,000 steps (~0.6 epoch of ~27k records)
-        # ~6.5 min. Caption following was still rising with steps (held-out semantic accuracy 0.15
-        # at 800 steps, 0.27-0.32 at 1,150), so the budget goes here rather than to stage 2.
-        "train.max_steps=1000", "train.eval_every=250", "train.eval_max_batches=16", "train.save_every=500",
+        # ~5 min, evaluator + evaluation ~1.5 min): two threads run ~4.5-5k tokens/s, a batch of 16
+        # records is ~0.9k tokens, so 2,000 steps (~0.75 epoch of ~43k records) take ~7 min.
+        # Composed caption following still rises with steps (held-out semantic accuracy, one repeat:
+        # 0.60 at 1,000 steps, 0.69 at 2,000), so the budget goes here rather than to stage 2.
+        "train.max_steps=2000", "train.eval_every=500", "train.eval_max_batches=16", "train.save_every=1000",
         "optim.warmup_steps=20", "train.progress_bar=false", "train.tensorboard=false",
     ])
     """``key=value`` overrides of the stage-1 config (``base_model``, ``prepared``, ``vq_dir`` and
@@ -97,9 +97,11 @@ class DemoConfig:
         "optim.warmup_steps=10", "train.progress_bar=false", "train.tensorboard=false",
     ])
     """``key=value`` overrides of the stage-2 config (``base_model`` is stage 1's output folder)."""
-    torch_threads: int = 1
-    """Torch intra-op threads for the LLM stages (0: torch's default). One thread: two threads were
-    measured stalling on a shared 2-core machine (OpenMP barriers), as for the VQ-VAE."""
+    torch_threads: int = 2
+    """Torch intra-op threads for the LLM stages (0: torch's default). Two: on the 2-core machine
+    with nothing else running, full fine-tuning ran 4.2-5.0k tokens/s with two threads vs 3.1k with
+    one (measured); on a machine shared with other jobs two threads can stall in OpenMP barriers
+    (measured earlier), so set 1 there (``torch_threads=1``)."""
     num_samples: int = 4
     """Held-out test captions generated from with the final model and rendered to GIF."""
     sample_temperature: float = 0.5

@@ -175,6 +175,14 @@ class MotionService:
         return min(MAX_GUIDANCE_SCALE, float(self.generator.recommended_guidance_scale))
 
     @property
+    def can_compose(self) -> bool:
+        """Whether the model was trained with ``t2m_next`` records: the page then offers writing a
+        caption clause by clause (:mod:`motiongpt.generate.compose`), on by default."""
+        from motiongpt.generate.compose import supports_composition
+
+        return supports_composition(self.generator)
+
+    @property
     def max_tokens(self) -> int:
         """Tokens of the longest motion a request may ask for."""
         return max(1, self.limits.max_frames // self.downsample)
@@ -235,16 +243,19 @@ class MotionService:
     # -- tasks -------------------------------------------------------------------------------
 
     def text_to_motion(self, caption: str | None, length: Any, key_spec: str | None,
-                       sampling: SamplingInputs) -> Shown:
-        """Caption (+ optional length and key tokens) -> motion."""
+                       sampling: SamplingInputs, compose: bool = False) -> Shown:
+        """Caption (+ optional length and key tokens) -> motion. ``compose``: write the caption clause
+        by clause at its "then" connectors when the model can (:attr:`can_compose`) and neither a
+        length nor key tokens are given (they fix the whole motion at once); otherwise ignored."""
         caption = check_caption(caption, self.limits)
         length_frames = check_length(length, self.limits, self.downsample)
         max_tokens = length_frames // self.downsample if length_frames else self.max_tokens
         keys = parse_key_tokens(key_spec, nb_code=self.nb_code, limits=self.limits, max_tokens=max_tokens)
         seed = self._seed(sampling)
         task = "t2m_keys_pos" if keys else "t2m"
+        composed = bool(compose) and not keys and not length_frames and self.can_compose
         return self._run(lambda name: t2m_request(caption, length_frames, keys, seed=seed, name=name), task,
-                         sampling, seed)
+                         sampling, seed, composed=composed)
 
     def motion_to_text(self, upload: str | Path | None, sampling: SamplingInputs) -> Shown:
         """Uploaded motion -> description (the page also shows the motion as the tokenizer sees it)."""
@@ -297,8 +308,10 @@ class MotionService:
 
     # -- running one request ---------------------------------------------------------------
 
-    def _run(self, make_request: Callable[[str], Any], task: str, sampling: SamplingInputs, seed: int) -> Shown:
+    def _run(self, make_request: Callable[[str], Any], task: str, sampling: SamplingInputs, seed: int,
+             composed: bool = False) -> Shown:
         from motiongpt.generate import save_results
+        from motiongpt.generate.compose import generate_composed
 
         config = sampling_config(sampling, seed, task)
         t0 = time.perf_counter()
@@ -309,17 +322,20 @@ class MotionService:
             request = make_request(name)
             self._prune()
             try:
-                results = self.generator.generate([request], config, batch_size=self.config.batch_size)
+                if composed:
+                    results = generate_composed(self.generator, [request], config, batch_size=self.config.batch_size)
+                else:
+                    results = self.generator.generate([request], config, batch_size=self.config.batch_size)
             except ValueError as e:  # the generator refused the request (e.g. longer than the model's context)
                 raise UserInputError(f"The model cannot run this request: {e}") from None
             result = results[0]
             # mp4=False: the MP4 is made from the GIF's frames below instead of a second 3-D render
             save_results(results, folder, render=True, bvh=True, mp4=False,
                          meta={"app": True, "checkpoint": str(self.config.lora_path),
-                               "sampling": dataclasses.asdict(config)})
+                               "sampling": dataclasses.asdict(config), "compose": composed})
             if self.mp4 and (folder / f"{name}.gif").is_file():
                 _gif_to_mp4(folder / f"{name}.gif")
-        return self._shown(result, folder, time.perf_counter() - t0, config.guidance_scale)
+        return self._shown(result, folder, time.perf_counter() - t0, config.guidance_scale, composed)
 
     def _prune(self) -> None:
         """Keep the newest ``max_stored - 1`` generation folders (room for the one being made)."""
@@ -327,7 +343,8 @@ class MotionService:
         for old in found[: max(0, len(found) - (self.limits.max_stored - 1))]:
             shutil.rmtree(old, ignore_errors=True)
 
-    def _shown(self, result: Any, folder: Path, seconds: float, guidance_scale: float = 1.0) -> Shown:
+    def _shown(self, result: Any, folder: Path, seconds: float, guidance_scale: float = 1.0,
+               composed: bool = False) -> Shown:
         name = result.name
 
         def present(suffix: str) -> str | None:
@@ -342,7 +359,7 @@ class MotionService:
         else:
             label = result.request.caption or {"pred": "prediction", "inbetween": "in-between"}.get(
                 result.task, result.task)
-        return Shown(status=status_line(result, seconds, self.downsample, guidance_scale), gif=present(".gif"),
+        return Shown(status=status_line(result, seconds, self.downsample, guidance_scale, composed), gif=present(".gif"),
                      mp4=present(".mp4"), files=downloads, tokens=",".join(map(str, codes)),
                      text=result.text or "", label=label)
 
@@ -380,8 +397,10 @@ def _gif_to_mp4(gif: Path) -> Path | None:
     return out
 
 
-def status_line(result: Any, seconds: float, downsample: int, guidance_scale: float = 1.0) -> str:
-    """The status-box line of a finished request (``guidance_scale``: the one it ran with; named when on)."""
+def status_line(result: Any, seconds: float, downsample: int, guidance_scale: float = 1.0,
+                composed: bool = False) -> str:
+    """The status-box line of a finished request (``guidance_scale``: the one it ran with; named when
+    on; ``composed``: written clause by clause, named with the clause count when there were several)."""
     codes = list(result.codes or [])
     if result.task == "m2t":
         head = f"Described a motion of {len(codes)} tokens"
@@ -391,6 +410,12 @@ def status_line(result: Any, seconds: float, downsample: int, guidance_scale: fl
     else:
         head = "The model wrote no motion tokens"
     guided = f", guidance scale {guidance_scale:g}" if guidance_scale != 1 else ""
+    if composed and result.request is not None and result.task == "t2m":
+        from motiongpt.llm.tasks import split_clauses
+
+        n = len(split_clauses(result.request.caption))
+        if n > 1:
+            guided += f", {n} clauses composed"
     line = f"{head} in {seconds:.1f} s (seed {result.seed}{guided})."
     if result.problems:
         line += " Notes: " + "; ".join(str(p) for p in result.problems[:3]) + "."

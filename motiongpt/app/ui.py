@@ -112,6 +112,12 @@ def build_ui(service: MotionService) -> Any:
                                              label="Guidance scale", elem_id="guidance_scale",
                                              info="pushes the motion towards the caption (classifier-free "
                                                   "guidance; 1 = off)")
+                        # offered when the model learned t2m_next (clause-by-clause writing)
+                        compose = gr.Checkbox(value=service.can_compose, visible=service.can_compose,
+                                              label="Write the caption clause by clause at each 'then'",
+                                              info="each action continues the motion so far; applies when "
+                                                   "the model decides the length and no key tokens are set",
+                                              elem_id="t2m-compose")
                         t2m_button = gr.Button("Generate motion", variant="primary", elem_id="t2m-run")
                     with gr.Tab("Motion to text", id="m2t"):
                         m2t_upload = gr.File(label="Motion (.npy or .bvh)", file_types=list(MOTION_SUFFIXES),
@@ -160,9 +166,10 @@ def build_ui(service: MotionService) -> Any:
         sampling = [temperature, top_k, top_p, seed]
         run = {"concurrency_id": MODEL_CONCURRENCY_ID, "concurrency_limit": 1}
 
-        def t2m(cap: str, n: float, key_spec: str, g: float, t: float, k: float, p: float, s: float,
+        def t2m(cap: str, n: float, key_spec: str, g: float, c: bool, t: float, k: float, p: float, s: float,
                 hist: list) -> tuple:
-            shown = service.text_to_motion(cap, n, key_spec, check_sampling(t, k, p, s, guidance_scale=g))
+            shown = service.text_to_motion(cap, n, key_spec, check_sampling(t, k, p, s, guidance_scale=g),
+                                           compose=bool(c))
             return _present(shown, hist, lim.max_gallery)
 
         def m2t(upload: str | None, t: float, k: float, p: float, s: float, hist: list) -> tuple:
@@ -182,7 +189,7 @@ def build_ui(service: MotionService) -> Any:
             spec, message = service.key_tokens_from_motion(upload, frames, key_spec)
             return message, spec
 
-        t2m_inputs = [caption, length, keys, guidance, *sampling, history]
+        t2m_inputs = [caption, length, keys, guidance, compose, *sampling, history]
         t2m_button.click(guarded(t2m, N_OUTPUTS), t2m_inputs, outputs, api_name="text_to_motion", **run)
         caption.submit(guarded(t2m, N_OUTPUTS), t2m_inputs, outputs, api_name=False, **run)
         m2t_button.click(guarded(m2t, N_OUTPUTS), [m2t_upload, *sampling, history], outputs,

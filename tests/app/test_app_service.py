@@ -235,3 +235,39 @@ def test_every_model_event_is_queued_one_at_a_time(service):
         assert fn.concurrency_id == MODEL_CONCURRENCY_ID and fn.concurrency_limit == 1, fn.api_name
     names = {fn.api_name for fn in fns}
     assert {"text_to_motion", "motion_to_text", "edit_motion", "key_tokens_from_motion"} <= names
+
+
+def test_compose_checkbox_and_composed_text_to_motion(service, tiny_checkpoint, tmp_path):
+    """The page offers clause-by-clause writing only for a model trained with t2m_next, on by
+    default; with it a caption with "then" is composed (the same codes as generate_composed), and a
+    length or key tokens turn it off."""
+    from motiongpt.app.ui import build_ui
+    from motiongpt.generate import GenerationRequest, MotionGenerator
+    from motiongpt.generate.compose import generate_composed
+
+    assert service.can_compose is False  # records written without the builder: tasks unknown
+    box = _slider(build_ui(service), "t2m-compose")
+    assert box.value is False and box.visible is False
+    plain = service.text_to_motion("a person jumps, then waves", 0, "", SAMPLING, compose=True)
+    assert "composed" not in plain.status
+
+    g = service.generator
+    composer = MotionGenerator(g.model, g.tokenizer, g.fmt, g.vq, template=g.template, wrap_output=g.wrapped,
+                               max_motion_tokens=g.max_motion_tokens, trained_tasks=("t2m", "t2m_next"))
+    svc = MotionService(composer, AppConfig(lora_path=str(tiny_checkpoint), mp4=False), out_dir=tmp_path)
+    box = _slider(build_ui(svc), "t2m-compose")
+    assert box.value is True and box.visible is True
+    caption = "a person jumps, then waves"
+    shown = svc.text_to_motion(caption, 0, "", SAMPLING, compose=True)
+    assert "2 clauses composed" in shown.status
+    expected = generate_composed(composer, [GenerationRequest("t2m", caption, seed=0)],
+                                 sampling_config(SAMPLING, 0, "t2m"))[0]
+    assert shown.tokens == ",".join(map(str, expected.codes))
+    saved = json.loads((Path(shown.gif).parent / "results.json").read_text())
+    assert saved["meta"]["compose"] is True
+    # a length, key tokens or the box off: the whole caption at once
+    for shown in (svc.text_to_motion(caption, 24, "", SAMPLING, compose=True),
+                  svc.text_to_motion(caption, 24, "0:3", SAMPLING, compose=True),
+                  svc.text_to_motion(caption, 0, "", SAMPLING, compose=False)):
+        assert "composed" not in shown.status
+        assert json.loads((Path(shown.gif).parent / "results.json").read_text())["meta"]["compose"] is False
