@@ -62,6 +62,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--compose", action="store_true",
                    help="t2m: write each caption clause by clause at its 'then' connectors (needs a model trained "
                         "with t2m_next records)")
+    p.add_argument("--compose_context", type=int, default=None,
+                   help="with --compose: codes of the motion so far given with each later clause (0: none; "
+                        "default: what the run was trained with)")
     p.add_argument("--max_motion_tokens", type=int, default=None,
                    help="longest motion (codes) when the model chooses the length (default: the run's data, else 49)")
     p.add_argument("--max_text_tokens", type=int, default=48, help="longest m2t caption in tokens")
@@ -85,7 +88,8 @@ def main(argv: list[str] | None = None) -> int:
         mm_texts=args.mm_texts, mm_gens=args.mm_gens, gt_length=args.gt_length,
         constrained=not args.no_constraints, key_free_pass=not args.no_key_free_pass,
         temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, num_beams=args.num_beams,
-        guidance_scale=args.guidance_scale, compose=args.compose, max_motion_tokens=args.max_motion_tokens,
+        guidance_scale=args.guidance_scale, compose=args.compose,
+        compose_context=args.compose_context, max_motion_tokens=args.max_motion_tokens,
         max_text_tokens=args.max_text_tokens, batch_size=args.batch_size,
         bertscore_model=args.bertscore_model, device=args.device,
     )

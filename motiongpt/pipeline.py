@@ -116,6 +116,9 @@ class DemoConfig:
     connectors (:mod:`motiongpt.generate.compose`; needs ``t2m_next`` in ``tasks``). The held-out
     captions are sequences of actions never seen together: written whole, the same model follows
     0.12-0.18 of them, composed 0.67-0.69 (semantic accuracy, 200 test captions, BENCHMARKS.md)."""
+    compose_context: int | None = None
+    """Codes of the motion so far given with each later clause when composing (0: none, each clause
+    from its text alone); None: what the instruction data used (``next_context_codes``)."""
     guidance_scale: float = 2.0
     """Classifier-free guidance scale of the text-to-motion generations and evaluation (1: off). The
     instruction data holds unconditional records for it (``uncond_prob`` in
@@ -335,7 +338,7 @@ def _generate_samples(cfg: DemoConfig, root: Path, model_dir: Path, vq_dir: Path
     request = {"model": str(model_dir.resolve()), "vq": str(vq_dir.resolve()),
                "captions": _test_captions(root, cfg.num_samples), "temperature": cfg.sample_temperature,
                "top_k": cfg.sample_top_k, "guidance_scale": cfg.guidance_scale, "seed": cfg.seed,
-               "max_tokens": max_tokens, "compose": cfg.compose,
+               "max_tokens": max_tokens, "compose": cfg.compose, "compose_context": cfg.compose_context,
                "generator": "motiongpt.generate, constrained"}
     record_path = out_dir / "samples.json"
     if upstream_cached and record_path.is_file():
@@ -355,12 +358,12 @@ def _generate_samples(cfg: DemoConfig, root: Path, model_dir: Path, vq_dir: Path
     if cfg.compose:
         from motiongpt.generate.compose import generate_composed
 
-        results = generate_composed(gen, requests, sampling)
+        results = generate_composed(gen, requests, sampling, context_codes=cfg.compose_context)
     else:
         results = gen.generate(requests, sampling)
     save_results(results, out_dir, render=True, bvh=False, mp4=False, overwrite=True,
                  meta={"checkpoint": gen.source, "vq_dir": gen.vq_dir, "sampling": dataclasses.asdict(sampling),
-                       "compose": cfg.compose})
+                       "compose": cfg.compose, "compose_context": cfg.compose_context})
     samples: list[dict[str, Any]] = []
     for (clip_id, caption), r in zip(request["captions"], results):
         gif = out_dir / f"{r.name}.gif"
@@ -424,7 +427,8 @@ def _stage_evaluate(cfg: DemoConfig, root: Path, model_dir: Path, vq_dir: Path, 
         vq_dir=str(vq_dir.resolve()), tasks=_eval_tasks(cfg), split="test", repeats=cfg.eval_repeats, seed=cfg.seed,
         max_texts=cfg.eval_max_texts, key_texts=cfg.eval_key_texts, mm_texts=cfg.eval_mm_texts,
         mm_gens=cfg.eval_mm_gens, temperature=cfg.sample_temperature, top_k=cfg.sample_top_k,
-        guidance_scale=cfg.guidance_scale, compose=cfg.compose, max_motion_tokens=max_tokens,
+        guidance_scale=cfg.guidance_scale, compose=cfg.compose, compose_context=cfg.compose_context,
+        max_motion_tokens=max_tokens,
     )
     metrics_path = out_dir / "metrics.json"
     if upstream_cached and metrics_path.is_file():

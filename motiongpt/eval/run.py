@@ -178,6 +178,9 @@ class EvalConfig:
     """Text-to-motion (``t2m`` and MultiModality): write each caption clause by clause
     (:func:`motiongpt.generate.compose.generate_composed`; the model must have been trained with
     ``t2m_next`` records). Needs ``gt_length`` off: each clause's length is the model's choice."""
+    compose_context: int | None = None
+    """With ``compose``: codes of the motion so far given with each later clause (0: none, each
+    clause from its text alone); None: what the run was trained with."""
     max_motion_tokens: int | None = None
     """Longest motion (codes) when the model chooses the length; None: the run's instruction data, else 49."""
     max_text_tokens: int = 48
@@ -227,6 +230,10 @@ class EvalConfig:
             raise ValueError(f"pred_context must be in (0, 1), got {self.pred_context}")
         if not 0.0 < self.inbetween_context < 0.5:
             raise ValueError(f"inbetween_context must be in (0, 0.5), got {self.inbetween_context}")
+        if self.compose_context is not None and (isinstance(self.compose_context, bool)
+                                                 or not isinstance(self.compose_context, int)
+                                                 or self.compose_context < 0):
+            raise ValueError(f"compose_context must be an integer >= 0 or None, got {self.compose_context!r}")
         if self.compose and self.gt_length:
             raise ValueError("compose: composed decoding chooses each clause's length; it cannot use gt_length")
         if self.r_precision_batch < 3:
@@ -435,7 +442,7 @@ def _fingerprint(cfg: EvalConfig, data: _Data, run: Path, vq_dir: Path, base: Pa
     # whatever else is asked, so adding a task keeps the generations of the others
     keys = ("split", "seed", "max_texts", "key_texts", "mm_texts", "mm_gens", "gt_length", "pred_context",
             "inbetween_context", "constrained", "temperature", "top_k", "top_p", "num_beams", "guidance_scale",
-            "compose", "max_motion_tokens", "max_text_tokens")
+            "compose", "compose_context", "max_motion_tokens", "max_text_tokens")
     clips = hashlib.sha256(json.dumps([[i, len(f), len(c), cd] for i, f, c, cd in zip(
         data.ids, data.features, data.captions, data.codes)]).encode()).hexdigest()
     return {
@@ -583,7 +590,7 @@ class _Runner:
             from motiongpt.generate.compose import generate_composed
 
             results = generate_composed(gen, requests, sampling, batch_size=self.cfg.batch_size,
-                                        constrained=constrained)
+                                        constrained=constrained, context_codes=self.cfg.compose_context)
         else:
             results = gen.generate(requests, sampling, batch_size=self.cfg.batch_size, constrained=constrained)
         self.seconds_generating += time.perf_counter() - t0
@@ -1005,6 +1012,15 @@ def _fmt(stat: dict | None, digits: int = 3, scale: float = 1.0) -> str:
     return f"{stat['mean'] * scale:.{digits}f} ± {stat['ci95'] * scale:.{digits}f}"
 
 
+def _compose_note(cfg: dict[str, Any]) -> str:
+    """The metrics.md words on composed decoding ("" when off)."""
+    if not cfg.get("compose"):
+        return ""
+    context = cfg.get("compose_context")
+    return ("composed clause by clause (t2m_next" + ("" if context is None else f", context {context} codes")
+            + "); ")
+
+
 def format_markdown(result: dict[str, Any]) -> str:
     """``metrics.md``: the papers' text-to-motion table, then one section per other task."""
     cfg, tasks, rows = result["config"], result["tasks"], result["rows"]
@@ -1018,7 +1034,7 @@ def format_markdown(result: dict[str, Any]) -> str:
         (f"- {result['repeats']} repeat(s), seed {cfg['seed']} + repeat; sampling temperature {cfg['temperature']}, "
         f"top-k {cfg['top_k']}, top-p {cfg['top_p']}, "
         f"guidance scale {cfg.get('guidance_scale', 1.0)} (text-to-motion); "
-        f"{'composed clause by clause (t2m_next); ' if cfg.get('compose') else ''}"
+        f"{_compose_note(cfg)}"
         f"constrained decoding {'on' if cfg['constrained'] else 'off'}; "
         f"lengths {'of the real motions' if cfg['gt_length'] else 'chosen by the model'} (t2m)"),
         "- every figure: mean ± 95 % confidence half-width over the repeats",

@@ -146,7 +146,7 @@ class MotionGenerator:
         vq_dir: str | None = None,
         recommended_guidance_scale: float = 1.0,
         trained_tasks: Sequence[str] | None = None,
-        next_context_codes: int = 4,
+        next_context_codes: int = 0,
     ) -> None:
         from motiongpt.llm.templates import load_instructions, resolve_template
         from motiongpt.llm.tasks import output_is_wrapped
@@ -178,8 +178,8 @@ class MotionGenerator:
         :meth:`from_checkpoint` sets it from the run's instruction config."""
         self.trained_tasks = tuple(trained_tasks) if trained_tasks is not None else None
         """Tasks of the run's instruction data (None: unknown, e.g. a model built in code)."""
-        if isinstance(next_context_codes, bool) or not isinstance(next_context_codes, int) or next_context_codes < 1:
-            raise ValueError(f"next_context_codes must be an integer >= 1, got {next_context_codes!r}")
+        if isinstance(next_context_codes, bool) or not isinstance(next_context_codes, int) or next_context_codes < 0:
+            raise ValueError(f"next_context_codes must be an integer >= 0, got {next_context_codes!r}")
         self.next_context_codes = next_context_codes
         """``t2m_next``: context codes the run's records gave (composed decoding gives as many)."""
         self.instructions = load_instructions()
@@ -294,7 +294,7 @@ class MotionGenerator:
                    vq_dir=str(Path(vq_path).resolve()),
                    recommended_guidance_scale=_recommended_guidance_scale(icfg),
                    trained_tasks=icfg.get("tasks") if isinstance(icfg.get("tasks"), list) else None,
-                   next_context_codes=int(icfg.get("next_context_codes") or 4))
+                   next_context_codes=int(icfg.get("next_context_codes", 0)))
 
     # ---- motion in / out ---------------------------------------------------------------------
 

@@ -221,3 +221,32 @@ def test_evaluate_on_cuda(run_dir, evaluator_dir, syn_corpus):
     for k in ("matching_score", "diversity"):  # the real motions: the same up to float rounding
         assert gpu["rows"]["real"][k]["mean"] == pytest.approx(cpu["rows"]["real"][k]["mean"], rel=1e-3), k
     assert gpu["rows"]["real"]["semantic_accuracy"]["mean"] == 1.0
+
+
+def test_compose_writes_t2m_clause_by_clause(run_dir, evaluator_dir, syn_corpus, counting_generator, tmp_path):
+    """compose: the t2m samples are generate_composed's (the key-token tasks are not); the cache
+    records compose and compose_context; a model without t2m_next records is refused."""
+    from motiongpt.generate import GenerationRequest, MotionGenerator
+    from motiongpt.eval.run import format_markdown
+    from motiongpt.generate.compose import generate_composed
+
+    cfg = _config(run_dir, syn_corpus, evaluator_dir, tasks=["t2m", "t2m_keys"], repeats=1, mm_texts=0, key_texts=2,
+                  max_texts=4, compose=True, compose_context=0)
+    with pytest.raises(ValueError, match="t2m_next"):
+        evaluate(cfg, cache_dir=tmp_path / "refused", generator=counting_generator)
+    g = counting_generator
+    composer = MotionGenerator(g.model, g.tokenizer, g.fmt, g.vq, template=g.template, wrap_output=g.wrapped,
+                               max_motion_tokens=g.max_motion_tokens, trained_tasks=("t2m", "t2m_keys", "t2m_next"))
+    res = evaluate(cfg, cache_dir=tmp_path / "cache", generator=composer)
+    assert res["config"]["compose"] is True and res["config"]["compose_context"] == 0
+    assert "composed clause by clause (t2m_next, context 0 codes)" in format_markdown(res)
+    records = json.loads((tmp_path / "cache" / "t2m" / "repeat_000.json").read_text())["samples"]
+    reqs = [GenerationRequest("t2m", r["caption"], seed=r["seed"]) for r in records]
+    expected = generate_composed(composer, reqs, cfg.sampling(cfg.seed), batch_size=cfg.batch_size, context_codes=0)
+    assert [r["codes"] for r in records] == [e.codes for e in expected]
+    with pytest.raises(CacheMismatchError, match="compose_context"):
+        evaluate(dataclasses.replace(cfg, compose_context=1), cache_dir=tmp_path / "cache", generator=composer)
+    with pytest.raises(ValueError, match="gt_length"):
+        dataclasses.replace(cfg, gt_length=True).validate()
+    with pytest.raises(ValueError, match="compose_context"):
+        dataclasses.replace(cfg, compose_context=-1).validate()

@@ -61,6 +61,20 @@ def test_composed_is_clause_by_clause(composer):
     np.testing.assert_allclose(res.features, feats, atol=1e-5)
 
 
+def test_context_zero_writes_every_clause_from_its_text(composer):
+    """context_codes=0: each clause is the t2m_next request with an empty context (what it gives alone)."""
+    res = generate_composed(composer, [GenerationRequest("t2m", CAPTIONS[0], seed=3)], SAMPLING, context_codes=0)[0]
+    codes: list[int] = []
+    clauses = split_clauses(CAPTIONS[0])
+    for k, clause in enumerate(clauses):
+        room = 12 - len(codes) - (len(clauses) - k - 1)
+        one = composer.generate([GenerationRequest("t2m_next", clause, max_length_frames=4 * room,
+                                                   seed=3 + k * CLAUSE_SEED_STRIDE)], SAMPLING)[0]
+        assert format_next_input(clause, [], composer.fmt) in one.prompt
+        codes += one.generated_codes
+    assert res.codes == codes and res.ok
+
+
 def test_one_clause_is_plain_t2m_and_batches_do_not_matter(composer):
     """A caption without "then" is an ordinary t2m request (same codes as generate); every result
     is the same alone or in a batch, whatever the batch size."""
@@ -117,7 +131,7 @@ def test_refusals(composer, vocab_gen):
         with pytest.raises(ValueError, match=match):
             generate_composed(composer, [GenerationRequest("t2m", "fine."), bad])
     with pytest.raises(ValueError, match="context_codes"):
-        generate_composed(composer, [GenerationRequest("t2m", CAPTIONS[0])], context_codes=0)
+        generate_composed(composer, [GenerationRequest("t2m", CAPTIONS[0])], context_codes=-1)
     with pytest.raises(ValueError, match="caption"):
         composer.generate([GenerationRequest("t2m_next", "", motion_codes=[1])])
     with pytest.raises(ValueError, match="key_tokens"):

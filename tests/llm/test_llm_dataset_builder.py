@@ -122,7 +122,7 @@ def test_records_match_code_files(built, corpus):
             codes = _codes_for(root, r["motion"])
             task = r["task"]
             if task == "t2m_next":
-                _check_next_record(root, r, codes)
+                _check_next_record(root, r, codes, built["report"]["config"]["next_context_codes"])
                 continue
             assert r["length"] == 4 * len(codes)
             if task in ("t2m", "t2m_init", "t2m_last", "t2m_keys", "t2m_keys_pos"):
@@ -149,15 +149,15 @@ def _segment_bounds(root: Path, motion: str, n: int) -> list[int]:
     return [0] + [round(seg["start"] / 4) for seg in label["segments"][1:]] + [n]
 
 
-def _check_next_record(root: Path, r: dict, codes: list[int]) -> None:
-    """A t2m_next record: its clause of the caption, the codes of that labelled segment, the 4 codes
-    before it as context."""
+def _check_next_record(root: Path, r: dict, codes: list[int], context_codes: int) -> None:
+    """A t2m_next record: its clause of the caption, the codes of that labelled segment, the
+    ``context_codes`` codes before it as context."""
     bounds = _segment_bounds(root, r["motion"], len(codes))
     k = r["clause"]
     a, b = bounds[k], bounds[k + 1]
     clause, context = parse_next_input(r["input"], VOCAB)
     assert clause == split_clauses(r["caption"])[k] and len(split_clauses(r["caption"])) == len(bounds) - 1
-    assert context == codes[max(0, a - 4):a]
+    assert context == (codes[max(0, a - context_codes):a] if context_codes else [])
     assert _parse(r["output"]) == codes[a:b] and r["length"] == 4 * (b - a)
 
 
@@ -180,6 +180,16 @@ def test_next_records_per_clip(built, corpus):
         stating = [c for c in captions if len(split_clauses(c)) == n_seg]
         assert sorted(r["caption"] for r in mine) == sorted(c for c in stating for _ in range(n_seg))
     assert any(r["motion"].startswith("M") for r in recs)
+
+
+def test_next_records_with_context(corpus, tmp_path):
+    report = generate_instruction_dataset(_cfg(corpus, tmp_path / "ctx", tasks=["t2m_next"], next_context_codes=3,
+                                               splits=["train"]))
+    recs = json.loads((tmp_path / "ctx" / "train.json").read_text(encoding="utf-8"))
+    assert recs and report["config"]["next_context_codes"] == 3
+    for r in recs:
+        _check_next_record(corpus["root"], r, _codes_for(corpus["root"], r["motion"]), 3)
+    assert any(len(parse_next_input(r["input"], VOCAB)[1]) == 3 for r in recs)
 
 
 def test_next_needs_segment_labels(corpus, tmp_path):

@@ -395,7 +395,7 @@ def test_too_few_tokens_per_task(instructions):
         ({"inbetween_max_frac": 0.6}, "inbetween"),
         ({"uncond_prob": -0.1}, "uncond_prob"),
         ({"uncond_prob": 1.5}, "uncond_prob"),
-        ({"next_context_codes": 0}, "next_context_codes"),
+        ({"next_context_codes": -1}, "next_context_codes"),
         ({"next_context_codes": 2.5}, "next_context_codes"),
     ],
 )
@@ -467,5 +467,10 @@ def test_next_records(fmt, instructions):
     assert build_task_records(MotionItem("S2", codes, caps), "t2m_next", cfg, fmt, instructions) == []
     with pytest.raises(ValueError, match="S3"):
         build_task_records(MotionItem("S3", codes, caps, segment_starts=(20, 8)), "t2m_next", cfg, fmt, instructions)
-    # seeded like every task: the same records again, other records for another seed's instruction draws
+    # seeded like every task: the same records again
     assert build_task_records(item, "t2m_next", cfg, fmt, instructions) == recs
+    # no context: every clause from its text alone; the rest is the same
+    bare = build_task_records(item, "t2m_next", TaskConfig(tasks=["t2m_next"], next_context_codes=0), fmt,
+                              instructions)
+    assert [parse_next_input(r["input"], fmt)[1] for r in bare] == [[]] * len(recs)
+    assert [r["output"] for r in bare] == [r["output"] for r in recs]
