@@ -81,8 +81,9 @@ class DemoConfig:
         # Sized so all of `make demo` stays <= 15 min on 2 CPU cores (corpus + VQ-VAE + renders take
         # ~5 min, evaluator + evaluation ~1.5 min): two threads run ~4.5-5k tokens/s, a batch of 16
         # records is ~0.9k tokens, so 2,000 steps (~0.75 epoch of ~43k records) take ~7 min.
-        # Composed caption following still rises with steps (held-out semantic accuracy, one repeat:
-        # 0.60 at 1,000 steps, 0.69 at 2,000), so the budget goes here rather than to stage 2.
+        # Composed caption following rose a little with steps (held-out semantic accuracy, 3 repeats,
+        # with 4 context codes: 0.630 at 1,000 steps, 0.645 at 2,000), so the budget goes here
+        # rather than to stage 2.
         "train.max_steps=2000", "train.eval_every=500", "train.eval_max_batches=16", "train.save_every=1000",
         "optim.warmup_steps=20", "train.progress_bar=false", "train.tensorboard=false",
     ])
@@ -114,8 +115,8 @@ class DemoConfig:
     compose: bool = True
     """Write the text-to-motion samples and evaluation clause by clause at each caption's "then"
     connectors (:mod:`motiongpt.generate.compose`; needs ``t2m_next`` in ``tasks``). The held-out
-    captions are sequences of actions never seen together: written whole, the same model follows
-    0.12-0.18 of them, composed 0.67-0.69 (semantic accuracy, 200 test captions, BENCHMARKS.md)."""
+    captions are sequences of actions never seen together: written whole, a model follows about 0.2
+    of them, composed 0.72-0.76 (semantic accuracy, 3 repeats x 200 test captions, BENCHMARKS.md)."""
     compose_context: int | None = None
     """Codes of the motion so far given with each later clause when composing (0: none, each clause
     from its text alone); None: what the instruction data used (``next_context_codes``)."""
