@@ -359,7 +359,8 @@ class MotionService:
         else:
             label = result.request.caption or {"pred": "prediction", "inbetween": "in-between"}.get(
                 result.task, result.task)
-        return Shown(status=status_line(result, seconds, self.downsample, guidance_scale, composed), gif=present(".gif"),
+        return Shown(status=status_line(result, seconds, self.downsample, guidance_scale, composed),
+                     gif=present(".gif"),
                      mp4=present(".mp4"), files=downloads, tokens=",".join(map(str, codes)),
                      text=result.text or "", label=label)
 
