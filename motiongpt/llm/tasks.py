@@ -311,17 +311,13 @@ def parse_next_input(text: str, fmt: MotionTokenFormat) -> tuple[str, list[int]]
         raise ValueError(f"t2m_next input: expected a string, got {type(text).__name__}")
     clause, sep, span = text.rpartition("\n")
     if not sep:
-        raise ValueError(f"t2m_next input: expected 'clause\\n<motion span>', got {_short(text)}")
+        raise ValueError(f"t2m_next input: expected 'clause\\n<motion span>', got {text[:60]!r}")
     clause = _check_caption(clause, "t2m_next input")
     if clause != text.rpartition("\n")[0]:
         raise ValueError("t2m_next input: whitespace around the clause")
     if span == f"{MOTION_START}{MOTION_END}":
         return clause, []
     return clause, _parse_span(span, fmt, "t2m_next input")
-
-
-def _short(text: str) -> str:
-    return repr(text if len(text) <= 80 else text[:77] + "...")
 
 
 def _canonical_int(raw: str, what: str) -> int:
