@@ -115,8 +115,9 @@ def build_ui(service: MotionService) -> Any:
                         # offered when the model learned t2m_next (clause-by-clause writing)
                         compose = gr.Checkbox(value=service.can_compose, visible=service.can_compose,
                                               label="Write the caption clause by clause at each 'then'",
-                                              info="each action continues the motion so far; applies when "
-                                                   "the model decides the length and no key tokens are set",
+                                              info="each action is written from its own words, then joined; "
+                                                   "applies when the model decides the length and no key "
+                                                   "tokens are set",
                                               elem_id="t2m-compose")
                         t2m_button = gr.Button("Generate motion", variant="primary", elem_id="t2m-run")
                     with gr.Tab("Motion to text", id="m2t"):
