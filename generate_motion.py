@@ -74,9 +74,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "duplicates); 2 was the best on the embedded default model. Not with --num_beams > 1 nor "
                         "with m2t / pred / inbetween. --cond_scale: the same (MoMask's name)")
     p.add_argument("--compose", action="store_true",
-                   help="t2m: split each caption at its 'then' connectors and write it clause by clause, each "
-                        "clause continuing the motion so far (task t2m_next; the model must have been trained "
-                        "with t2m_next records). Not with --motion_length")
+                   help="t2m: split each caption at its 'then' connectors, write each clause (task t2m_next, "
+                        "given --compose_context codes of the motion so far) and join them; the model must have "
+                        "been trained with t2m_next records. Not with --motion_length")
     p.add_argument("--compose_context", type=int, default=None,
                    help="with --compose: codes of the motion so far given with each later clause (0: none, "
                         "each clause from its text alone; default: what the model was trained with)")

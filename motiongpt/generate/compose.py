@@ -29,8 +29,6 @@ from __future__ import annotations
 import dataclasses
 from typing import TYPE_CHECKING, Sequence
 
-import numpy as np
-
 from motiongpt.generate.request import UNIT_FRAMES, GenerationRequest, GenerationResult, SamplingConfig
 from motiongpt.llm.tasks import split_clauses
 
@@ -134,33 +132,20 @@ def generate_composed(
                                                        constrained=constrained, progress=progress)):
                 parts[i].append(res)
                 codes[i] += list(res.generated_codes or [])
-        done = [i for i in multi if codes[i]]
-        decoded = dict(zip(done, generator._decode_many([codes[i] for i in done]))) if done else {}
-        foot = None
-        if fix_foot:
-            from motiongpt.generate.generator import _foot_fixer
-
-            foot = _foot_fixer()
-        for i in multi:
-            results[i] = _joined(requests[i], seeds[i], clauses[i], parts[i], codes[i], decoded.get(i), foot,
-                                 constrained, i)
+        joined = [_joined(requests[i], seeds[i], clauses[i], parts[i], codes[i], constrained, i) for i in multi]
+        generator.attach_motion(joined, fix_foot=fix_foot)  # joints / features of the joined codes
+        for i, res in zip(multi, joined):
+            results[i] = res
     return [r for r in results if r is not None]
 
 
 def _joined(request: GenerationRequest, seed: int, clauses: list[str], parts: list[GenerationResult],
-            codes: list[int], decoded, foot, constrained: bool, index: int) -> GenerationResult:
-    """The composed result of one request from its clauses' results."""
+            codes: list[int], constrained: bool, index: int) -> GenerationResult:
+    """The composed result of one request from its clauses' results (motion not decoded yet)."""
     problems = [f"clause {k} ({clauses[k]!r}): {p}" for k, part in enumerate(parts) for p in part.problems]
     if len(parts) < len(clauses):
         problems.append(f"clauses {len(parts)}..{len(clauses) - 1} not generated (an earlier clause made no "
                         "motion, or left no room within max_motion_tokens)")
-    joints = features = None
-    fixed = False
-    if decoded is not None:
-        joints, features = decoded
-        if foot is not None:
-            joints = np.asarray(foot(joints), dtype=np.float32)
-            fixed = True
     request = dataclasses.replace(request, seed=seed)
     return GenerationResult(
         request=request,
@@ -169,8 +154,8 @@ def _joined(request: GenerationRequest, seed: int, clauses: list[str], parts: li
         raw_text="\n".join(p.raw_text for p in parts),
         codes=list(codes) if codes else None,
         text=None,
-        joints=joints,
-        features=features,
+        joints=None,
+        features=None,
         length_frames=UNIT_FRAMES * len(codes) if codes else None,
         seed=seed,
         problems=problems,
@@ -178,5 +163,4 @@ def _joined(request: GenerationRequest, seed: int, clauses: list[str], parts: li
         task="t2m",
         constrained=constrained,
         num_new_tokens=sum(p.num_new_tokens for p in parts),
-        fix_foot=fixed,
     )

@@ -456,6 +456,16 @@ class MotionGenerator:
 
         results = [self._result(plans[i], names[i], seeds[i], prompts[i], *outputs[i], constrained)
                    for i in range(len(plans))]
+        self._attach(results, foot)
+        return results
+
+    def attach_motion(self, results: Sequence[GenerationResult], fix_foot: bool = False) -> None:
+        """Decode the ``codes`` of every result that has some into its ``joints`` and ``features``
+        (in place, one VQ-VAE batch); ``fix_foot``: clean foot skating of the joints, as
+        :meth:`generate` does."""
+        self._attach(results, _foot_fixer() if fix_foot else None)
+
+    def _attach(self, results: Sequence[GenerationResult], foot: Any) -> None:
         todo = [r for r in results if r.codes]
         if todo:
             for r, (joints, feats) in zip(todo, self._decode_many([r.codes for r in todo])):
@@ -463,7 +473,6 @@ class MotionGenerator:
                     joints = np.asarray(foot(joints), dtype=np.float32)
                     r.fix_foot = True
                 r.joints, r.features = joints, feats
-        return results
 
     def _run(self, plans: list[Plan], ids: list[list[int]], seeds: list[int], sampling: SamplingConfig,
              constrained: bool, batch_size: int, bar: Any) -> list[tuple[list[int], bool]]:
