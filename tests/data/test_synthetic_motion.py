@@ -301,6 +301,47 @@ def test_squat_count(count: int) -> None:
     assert j[s["start"] : s["end"], FEET, 1].max() < 0.12  # feet stay planted
 
 
+def _peak_frames(x: np.ndarray, high: float, low: float) -> list[int]:
+    """Frame of the maximum of each excursion of ``x`` above ``high`` (re-armed below ``low``)."""
+    out: list[int] = []
+    start = None
+    for t, v in enumerate(x):
+        if start is None and v > high:
+            start = t
+        elif start is not None and v < low:
+            out.append(start + int(np.argmax(x[start:t])))
+            start = None
+    return out
+
+
+def test_counted_actions_keep_a_steady_beat() -> None:
+    """Claps and wave cycles repeat at their fixed period whatever the clip's style (seed), measured
+    on the joints: a clap every 12 frames (3 motion codes), a wave cycle every 16 (4 codes)."""
+    from motiongpt.data.synthetic.actions import BEAT_JITTER, CLAP_PERIOD_S, WAVE_PERIOD_S
+
+    clap_gaps, wave_gaps = [], []
+    for seed in range(6):  # six styles, tempos 0.85-1.2 apart
+        _, j, label = render_plan([("clap", {"count": 4})], seed=seed)
+        s = seg(label, "clap")
+        gap = np.linalg.norm(j[s["start"]: s["end"], 20] - j[s["start"]: s["end"], 21], axis=-1)
+        contacts = _peak_frames(-gap, -0.12, -0.2)
+        assert len(contacts) == 4, f"seed {seed}: {len(contacts)} claps"
+        clap_gaps += list(np.diff(contacts))
+        _, j, label = render_plan([("wave", {"side": "right", "count": 3})], seed=seed)
+        s = seg(label, "wave")
+        a, b = s["start"], s["end"]
+        _, lft = body_frame(j, a)
+        lateral = -((j[a:b, 21] - j[a:b, 17]) @ lft)
+        raised = j[a:b, 21, 1] > j[a:b, 17, 1]
+        lat = np.where(raised, lateral - np.median(lateral[raised]), 0.0)
+        swings = _peak_frames(lat, 0.03, -0.03)
+        assert len(swings) == 3, f"seed {seed}: {len(swings)} wave cycles"
+        wave_gaps += list(np.diff(swings))
+    tol = 1 + BEAT_JITTER * 16  # a frame of rounding plus the jitter
+    assert np.abs(np.array(clap_gaps) - CLAP_PERIOD_S * 20).max() <= tol, clap_gaps
+    assert np.abs(np.array(wave_gaps) - WAVE_PERIOD_S * 20).max() <= tol, wave_gaps
+
+
 def test_composition_order_and_continuity() -> None:
     j, label = plan(
         ("walk", {"speed_band": "normal", "speed_mps": 1.2, "distance_m": 2.0}),
