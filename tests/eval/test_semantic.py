@@ -123,3 +123,46 @@ def test_gait_tells_a_slow_jog_from_a_fast_walk():
     assert jog_ep.props["run"] and not walk_ep.props["run"]
     assert check_motion(jog, jog_label)["ok"] and check_motion(walk, walk_label)["ok"]
     assert not check_motion(walk, jog_label)["ok"] and not check_motion(jog, walk_label)["ok"]
+
+
+def test_a_high_hand_while_it_waves_is_the_wave_not_a_raise():
+    """A wave whose hand rises above the head (as generated waves sometimes do) is the stated wave,
+    not an unrequested raised arm; the same hand raised high during the turn after it still is."""
+    plan = [("wave", {"side": "left", "count": 2}),
+            ("turn", {"direction": "left", "angle_deg": 90.0, "angle_nominal": 90})]
+    _, joints, label = render_plan(plan, seed=4)
+    wave, turn = label["segments"]
+    above_head = joints[:, 15, 1] + 0.18
+    high = joints.copy()
+    m = np.zeros(len(joints), bool)
+    m[wave["start"]: wave["end"]] = True
+    m &= joints[:, 20, 1] - joints[:, 16, 1] > 0.2  # the raised part of the wave
+    high[m, 20, 1] = np.maximum(high[m, 20, 1], above_head[m])
+    ev = detect_events(high)
+    assert ev.raises["left"] and sum(w.props["count"] for w in ev.waves["left"]) == 2  # raised high, and waving
+    assert check_motion(high, label)["ok"]
+    later = joints.copy()
+    t = slice(turn["start"] + 5, turn["end"] - 5)
+    later[t, 20, 1] = above_head[t]
+    res = check_motion(later, label)
+    assert [c["measured"] for c in res["checks"] if not c["ok"]] == [["left arm raised"]]
+
+
+def test_a_settling_wobble_is_not_one_more_wave():
+    """Two 11 cm waves then a 5 cm wobble of the raised hand (what a VQ-VAE decoder adds as the
+    hand settles) are two waves; a third swing as large as the others is a third wave."""
+    from motiongpt.data.synthetic.labels import facing_yaw
+
+    _, joints, label = render_plan([("wave", {"side": "left", "count": 2})], seed=3)
+    ep = detect_events(joints).waves["left"][0]
+    assert ep.props["count"] == 2
+    yaw = facing_yaw(joints)[ep.start]
+    left = np.array([np.cos(yaw), 0.0, -np.sin(yaw)])  # the body's left
+    t = np.arange(len(joints))
+    centre = ep.start + 38  # after the second wave, while the hand is still up
+    for amp, expected in ((0.05, 2), (0.11, 3)):
+        moved = joints.copy()
+        bump = amp * np.exp(-0.5 * ((t - centre) / 1.5) ** 2)  # (T,) sideways bump of the hand
+        moved[:, 20] += bump[:, None] * left[None, :]
+        assert sum(w.props["count"] for w in detect_events(moved).waves["left"]) == expected, amp
+    assert check_motion(joints, label, "a person waves twice with their left hand.")["ok"]
