@@ -147,6 +147,7 @@ class MotionGenerator:
         recommended_guidance_scale: float = 1.0,
         trained_tasks: Sequence[str] | None = None,
         next_context_codes: int = 0,
+        guided_clauses: bool = False,
     ) -> None:
         from motiongpt.llm.templates import load_instructions, resolve_template
         from motiongpt.llm.tasks import output_is_wrapped
@@ -182,6 +183,10 @@ class MotionGenerator:
             raise ValueError(f"next_context_codes must be an integer >= 0, got {next_context_codes!r}")
         self.next_context_codes = next_context_codes
         """``t2m_next``: context codes the run's records gave (composed decoding gives as many)."""
+        self.guided_clauses = bool(guided_clauses)
+        """The run's ``t2m_next`` records had unconditional copies (instruction options ``uncond_prob``
+        > 0 and ``uncond_tasks`` with ``t2m_next``): ``t2m_next`` requests without context can be
+        guided, against the canonical ``t2m_next`` instruction with an empty input."""
         self.instructions = load_instructions()
         vocab_size = int(model.get_output_embeddings().weight.shape[0])
         self.tables = TokenTables.build(tokenizer, fmt, wrapped=self.wrapped, vocab_size=vocab_size,
@@ -193,7 +198,7 @@ class MotionGenerator:
         """Compute the keys / values of the prompts' common prefix once per batch (and reuse them)."""
         self._kept_prefix: tuple[list[int], Any] | None = None
         self._last_prompt: list[int] | None = None
-        self._uncond: Any = None  # UnconditionalPrefix of classifier-free guidance, computed on first use
+        self._uncond: dict[str, Any] = {}  # UnconditionalPrefix of guidance per task, computed on first use
 
     # ---- loading -----------------------------------------------------------------------------
 
@@ -294,7 +299,9 @@ class MotionGenerator:
                    vq_dir=str(Path(vq_path).resolve()),
                    recommended_guidance_scale=_recommended_guidance_scale(icfg),
                    trained_tasks=icfg.get("tasks") if isinstance(icfg.get("tasks"), list) else None,
-                   next_context_codes=int(icfg.get("next_context_codes", 0)))
+                   next_context_codes=int(icfg.get("next_context_codes", 0)),
+                   guided_clauses=_recommended_guidance_scale(icfg) != 1.0
+                   and "t2m_next" in (icfg.get("uncond_tasks") or ["t2m"]))
 
     # ---- motion in / out ---------------------------------------------------------------------
 
@@ -341,7 +348,7 @@ class MotionGenerator:
 
         sampling = (sampling or SamplingConfig()).validate()
         max_motion = sampling.max_motion_tokens or self.max_motion_tokens
-        uncond_len = len(self.unconditional_prompt_ids()) if sampling.guided else 0
+        uncond_len = max(len(self.unconditional_prompt_ids(t)) for t in ("t2m", "t2m_next")) if sampling.guided else 0
         plans = []
         for i, req in enumerate(requests):
             label = getattr(req, "name", None) or getattr(req, "task", "?")
@@ -351,6 +358,13 @@ class MotionGenerator:
                     raise ValueError(f"guidance_scale={sampling.guidance_scale}: classifier-free guidance applies to "
                                      f"text-to-motion tasks {list(GUIDANCE_TASKS)} only, not {task!r} "
                                      "(generate it in a separate call with guidance_scale 1)")
+                if sampling.guided and task == "t2m_next" and not self.guided_clauses:
+                    raise ValueError(f"guidance_scale={sampling.guidance_scale}: this model's t2m_next records had no "
+                                     "unconditional copies (instruction options uncond_prob > 0 and uncond_tasks "
+                                     "with t2m_next); generate t2m_next with guidance_scale 1")
+                if sampling.guided and task == "t2m_next" and len(getattr(req, "motion_codes", None) or []):
+                    raise ValueError(f"guidance_scale={sampling.guidance_scale}: a t2m_next request with context codes "
+                                     "has no unconditional prompt (only clauses without context are guided)")
                 plan = plan_request(req, i, self.fmt, self.instructions, max_motion_tokens=max_motion,
                                     max_text_tokens=sampling.max_text_tokens)
                 plan.prompt = self.prompt_text(plan.instruction, plan.input_text)
@@ -377,22 +391,25 @@ class MotionGenerator:
 
         return build_prompt({"instruction": instruction, "input": input_text}, self.template, self.tokenizer)
 
-    def unconditional_prompt_ids(self) -> list[int]:
+    def unconditional_prompt_ids(self, task: str = "t2m") -> list[int]:
         """Token ids of the unconditional prompt of classifier-free guidance: the checkpoint's
-        canonical t2m instruction (the one :func:`~motiongpt.generate.request.plan_request` picks)
-        with an empty input, in the run's template (as the unconditional training records)."""
+        canonical instruction of ``task`` (``t2m``, the one
+        :func:`~motiongpt.generate.request.plan_request` picks, for every text-to-motion task;
+        ``t2m_next`` for clauses) with an empty input, in the run's template (as the unconditional
+        training records)."""
         from motiongpt.llm.templates import encode_prompt
 
-        return encode_prompt(self.tokenizer, self.prompt_text(self.instructions["t2m"][0], ""), self.template)
+        return encode_prompt(self.tokenizer, self.prompt_text(self.instructions[task][0], ""), self.template)
 
-    def _unconditional_prefix(self) -> Any:
+    def _unconditional_prefix(self, task: str = "t2m") -> Any:
         """The unconditional prompt's batch-1 KV cache and last logits, computed once and kept."""
         from motiongpt.generate.guidance import UnconditionalPrefix
 
-        ids = self.unconditional_prompt_ids()
-        if self._uncond is None or self._uncond.ids != ids:
-            self._uncond = UnconditionalPrefix.prefill(self.model, ids, self.device)
-        return self._uncond
+        ids = self.unconditional_prompt_ids(task)
+        kept = self._uncond.get(task)
+        if kept is None or kept.ids != ids:
+            kept = self._uncond[task] = UnconditionalPrefix.prefill(self.model, ids, self.device)
+        return kept
 
     def _budget(self, plan: Plan) -> int:
         spec = plan.spec
@@ -477,11 +494,18 @@ class MotionGenerator:
     def _run(self, plans: list[Plan], ids: list[list[int]], seeds: list[int], sampling: SamplingConfig,
              constrained: bool, batch_size: int, bar: Any) -> list[tuple[list[int], bool]]:
         """Generate every plan in batches; outputs in the order of ``plans``."""
-        # batch prompts of one kind and similar length together: less padding, similar budgets
-        order = sorted(range(len(plans)), key=lambda i: (plans[i].spec.kind, len(ids[i]), i))
+        # batch prompts of one kind (and, guided, one unconditional prompt) and similar length
+        # together: less padding, similar budgets
+        order = sorted(range(len(plans)), key=lambda i: (plans[i].spec.kind, _uncond_task(plans[i]), len(ids[i]), i))
+        groups: list[list[int]] = []
+        for i in order:
+            if groups and len(groups[-1]) < batch_size and (
+                    not sampling.guided or _uncond_task(plans[groups[-1][0]]) == _uncond_task(plans[i])):
+                groups[-1].append(i)
+            else:
+                groups.append([i])
         outputs: list[Any] = [None] * len(plans)
-        for s in range(0, len(order), batch_size):
-            chunk = order[s: s + batch_size]
+        for chunk in groups:
             gen = self._generate_batch([plans[i] for i in chunk], [ids[i] for i in chunk],
                                        [seeds[i] for i in chunk], sampling, constrained)
             for i, out in zip(chunk, gen):
@@ -525,8 +549,8 @@ class MotionGenerator:
 
             # first: the constraint mask's -inf would make u + s * (c - u) NaN, and temperature,
             # top-k / top-p and the sampler must see the guided distribution
-            procs.append(GuidanceLogitsProcessor(self.model, self._unconditional_prefix(), len(ids), width,
-                                                 sampling.guidance_scale))
+            procs.append(GuidanceLogitsProcessor(self.model, self._unconditional_prefix(_uncond_task(plans[0])),
+                                                 len(ids), width, sampling.guidance_scale))
         if constrained:
             procs.append(MotionConstraintProcessor(self.tables, [p.spec for p in plans], width,
                                                    num_beams=sampling.num_beams))
@@ -625,6 +649,11 @@ class MotionGenerator:
         if res.codes:
             res.length_frames = UNIT_FRAMES * len(res.codes)
         return res
+
+
+def _uncond_task(plan: Plan) -> str:
+    """Task whose unconditional prompt guides ``plan`` (clauses: their own; the rest: ``t2m``'s)."""
+    return "t2m_next" if plan.request.task == "t2m_next" else "t2m"
 
 
 def _check_spec(spec: Any, codes: list[int]) -> list[str]:

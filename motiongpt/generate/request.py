@@ -86,10 +86,12 @@ DEFAULT_MAX_MOTION_TOKENS = 49
 """Longest motion when the model chooses the length and the checkpoint does not say: HumanML3D's
 196 frames / 4."""
 
-GUIDANCE_TASKS = ("t2m", "t2m_init", "t2m_last", "t2m_keys", "t2m_keys_pos")
+GUIDANCE_TASKS = ("t2m", "t2m_init", "t2m_last", "t2m_keys", "t2m_keys_pos", "t2m_next")
 """Tasks that classifier-free guidance (``SamplingConfig.guidance_scale``) applies to: motion
 outputs conditioned on text. ``m2t`` writes text and ``pred`` / ``inbetween`` are conditioned on a
-motion, whose unconditional prompt the models are not trained on."""
+motion, whose unconditional prompt the models are not trained on. ``t2m_next`` only without
+context and for a model whose clauses had unconditional copies
+(``MotionGenerator.guided_clauses``)."""
 
 _NAME_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,119}", re.ASCII)
 _KEY_TASKS = ("t2m_init", "t2m_last", "t2m_keys")

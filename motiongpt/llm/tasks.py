@@ -79,6 +79,7 @@ from motiongpt.llm.tokens import (
 
 __all__ = [
     "unconditional_record",
+    "UNCOND_TASKS",
     "MOTIONGPT_LORA_TASKS",
     "MOTION_OUTPUT_TASKS",
     "MIN_TOKENS",
@@ -108,6 +109,9 @@ MOTIONGPT_LORA_TASKS = ("t2m", "t2m_init", "t2m_last", "t2m_keys")
 
 MOTION_OUTPUT_TASKS = tuple(t for t in TASKS if t != "m2t")
 """Tasks whose output is a motion span (all but ``m2t``)."""
+
+UNCOND_TASKS = ("t2m", "t2m_next")
+"""Tasks whose records can have unconditional copies (``TaskConfig.uncond_tasks``)."""
 
 MIN_TOKENS: dict[str, int] = {
     "t2m": 1,
@@ -164,6 +168,10 @@ class TaskConfig:
     learns motion without a caption, which classifier-free guidance at generation time needs
     (``SamplingConfig.guidance_scale``; MoMask drops 10 % of its captions the same way). Only the
     train split gets these records (the dataset builder passes 0 for the others)."""
+    uncond_tasks: list[str] = field(default_factory=lambda: ["t2m"])
+    """Tasks whose records get the ``uncond_prob`` unconditional copies: ``t2m`` and / or
+    ``t2m_next`` (only its records without context: the canonical ``t2m_next`` instruction with an
+    empty input, the unconditional prompt of guided clauses in composed decoding)."""
     next_context_codes: int = 0
     """``t2m_next``: codes of the motion before a clause given in its input (the last ones; fewer
     when less came before). 0 (default): none, every clause from its text alone. A context carries
@@ -196,6 +204,9 @@ class TaskConfig:
             raise ValueError(f"inbetween_max_frac must be < 0.5 (start + end < whole), got {self.inbetween_max_frac}")
         if not 0.0 <= self.uncond_prob <= 1.0:
             raise ValueError(f"uncond_prob must be in [0, 1], got {self.uncond_prob}")
+        bad = [t for t in self.uncond_tasks if t not in UNCOND_TASKS]
+        if bad or len(set(self.uncond_tasks)) != len(self.uncond_tasks):
+            raise ValueError(f"uncond_tasks: each of {list(UNCOND_TASKS)} at most once, got {list(self.uncond_tasks)}")
         if isinstance(self.next_context_codes, bool) or not isinstance(self.next_context_codes, int) \
                 or self.next_context_codes < 0:
             raise ValueError(f"next_context_codes must be an integer >= 0, got {self.next_context_codes!r}")
@@ -551,18 +562,38 @@ def _caption_order(rng: random.Random, captions: Sequence[str], count: int) -> l
 
 
 def unconditional_record(record: Mapping[str, Any], instructions: Mapping[str, Sequence[str]]) -> dict[str, Any]:
-    """The unconditional copy of a ``t2m`` record: the same motion under the canonical ``t2m``
-    instruction with an empty input (``caption`` "", ``uncond`` True).
+    """The unconditional copy of a ``t2m`` record, or of a ``t2m_next`` record without context: the
+    same motion under the task's canonical instruction with an empty input (``caption`` "",
+    ``uncond`` True).
 
     Generation builds the same prompt for the unconditional branch of classifier-free guidance, so
     the instruction is always the canonical one (never a paraphrase).
     """
-    if record.get("task") != "t2m":
-        raise ValueError(f"only t2m records have an unconditional copy, got task {record.get('task')!r}")
-    strings = instructions.get("t2m")
+    task = record.get("task")
+    if task not in UNCOND_TASKS:
+        raise ValueError(f"only {list(UNCOND_TASKS)} records have an unconditional copy, got task {task!r}")
+    if task == "t2m_next" and record.get("context_len", 0):
+        raise ValueError("a t2m_next record with context has no unconditional copy (its prompt is not shared)")
+    strings = instructions.get(task)
     if not strings:
-        raise ValueError("no instruction strings for task 't2m'")
+        raise ValueError(f"no instruction strings for task {task!r}")
     return {**record, "instruction": strings[0], "input": "", "caption": "", "uncond": True}
+
+
+def _with_uncond(records: list[dict[str, Any]], task: str, item_id: str, cfg: "TaskConfig",
+                 instructions: Mapping[str, Sequence[str]], seed: int) -> list[dict[str, Any]]:
+    """``records`` with an unconditional copy after each with probability ``uncond_prob`` (when
+    ``task`` is in ``uncond_tasks``; a ``t2m_next`` record only without context)."""
+    if cfg.uncond_prob <= 0 or task not in cfg.uncond_tasks:
+        return records
+    # a stream of its own: turning the option on does not change the other records
+    urng = random.Random(f"{seed}|{item_id}|{task}|uncond")
+    out: list[dict[str, Any]] = []
+    for rec in records:
+        out.append(rec)
+        if not rec.get("context_len", 0) and urng.random() < cfg.uncond_prob:
+            out.append(unconditional_record(rec, instructions))
+    return out
 
 
 def build_task_records(
@@ -584,7 +615,8 @@ def build_task_records(
     rng = clip_rng(seed, item.id, task)
     captions = _caption_order(rng, item.captions, cfg.records_per_clip)
     if task == "t2m_next":
-        return _next_records(item, captions, cfg, fmt, instructions, rng)
+        return _with_uncond(_next_records(item, captions, cfg, fmt, instructions, rng), task, item.id, cfg,
+                            instructions, seed)
     wrap = output_is_wrapped(fmt, cfg.wrap_output)
     full_output = codes_to_text(codes, fmt, wrap=wrap)
     out: list[dict[str, Any]] = []
@@ -635,16 +667,7 @@ def build_task_records(
             rec["start_len"] = a
             rec["end_len"] = b
         out.append(rec)
-    if task == "t2m" and cfg.uncond_prob > 0:
-        # a stream of its own: turning the option on does not change the other records
-        urng = random.Random(f"{seed}|{item.id}|t2m|uncond")
-        with_uncond: list[dict[str, Any]] = []
-        for rec in out:
-            with_uncond.append(rec)
-            if urng.random() < cfg.uncond_prob:
-                with_uncond.append(unconditional_record(rec, instructions))
-        out = with_uncond
-    return out
+    return _with_uncond(out, task, item.id, cfg, instructions, seed)
 
 
 def _next_records(item: MotionItem, captions: Sequence[str], cfg: TaskConfig, fmt: MotionTokenFormat,

@@ -137,7 +137,7 @@ def test_scale_one_changes_nothing_and_two_changes_outputs(vocab_gen, monkeypatc
 
     monkeypatch.setattr(UnconditionalPrefix, "prefill", refuse)
     monkeypatch.setattr(guidance_mod.GuidanceLogitsProcessor, "__call__", refuse)
-    vocab_gen._uncond = None
+    vocab_gen._uncond = {}
     one = vocab_gen.generate(reqs, SamplingConfig(temperature=0, guidance_scale=1.0))
     assert [r.raw_text for r in one] == [r.raw_text for r in plain]
     one_sampled = vocab_gen.generate(reqs, SamplingConfig(temperature=1.0, top_k=0, seed=4, guidance_scale=1))

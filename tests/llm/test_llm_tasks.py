@@ -361,8 +361,42 @@ def test_uncond_records(instructions):
     # other tasks never get one
     keys = build_task_records(item, "t2m_keys", TaskConfig(uncond_prob=1.0), VOCAB, instructions)
     assert keys and not any(r.get("uncond") for r in keys)
-    with pytest.raises(ValueError, match="only t2m"):
+    with pytest.raises(ValueError, match="unconditional copy"):
         unconditional_record(keys[0], instructions)
+    # t2m_next only when asked for: the default uncond_tasks is t2m alone
+    assert TaskConfig().uncond_tasks == ["t2m"]
+    with pytest.raises(ValueError, match="uncond_tasks"):
+        TaskConfig(uncond_tasks=["t2m_keys"]).validate()
+
+
+@pytest.mark.parametrize("fmt", FORMATS, ids=lambda f: f.kind)
+def test_next_uncond_records(fmt, instructions):
+    """uncond_tasks with t2m_next: records without context get copies under the canonical t2m_next
+    instruction with an empty input (one shared prompt); records with context never do."""
+    codes = tuple(range(100, 130))
+    caps = tuple(f"a man walks forward, then jumps {i} times, then waves." for i in range(12))
+    item = MotionItem("S1", codes, caps, segment_starts=(8, 20))
+    plain = build_task_records(item, "t2m_next", TaskConfig(tasks=["t2m_next"]), fmt, instructions)
+    cfg = TaskConfig(tasks=["t2m_next"], uncond_prob=0.5, uncond_tasks=["t2m", "t2m_next"])
+    half = build_task_records(item, "t2m_next", cfg, fmt, instructions)
+    assert [r for r in half if not r.get("uncond")] == plain  # the conditional records are unchanged
+    unc = [(i, r) for i, r in enumerate(half) if r.get("uncond")]
+    assert 4 <= len(unc) <= 32  # binomial(36, 0.5)
+    for i, r in unc:
+        prev = half[i - 1]
+        assert not prev.get("uncond") and r["output"] == prev["output"] and r["task"] == "t2m_next"
+        assert r["input"] == "" and r["caption"] == "" and r["instruction"] == instructions["t2m_next"][0]
+    # without t2m_next in uncond_tasks: none
+    assert build_task_records(item, "t2m_next", TaskConfig(tasks=["t2m_next"], uncond_prob=1.0), fmt,
+                              instructions) == plain
+    # with context: the prompts differ per record, so no copies
+    ctx = TaskConfig(tasks=["t2m_next"], uncond_prob=1.0, uncond_tasks=["t2m_next"], next_context_codes=2)
+    recs = build_task_records(item, "t2m_next", ctx, fmt, instructions)
+    assert all(r["context_len"] == 0 for r in recs if r.get("uncond"))
+    assert sum(bool(r.get("uncond")) for r in recs) == sum(r["context_len"] == 0 and not r.get("uncond")
+                                                            for r in recs)
+    with pytest.raises(ValueError, match="context"):
+        unconditional_record(next(r for r in recs if r["context_len"]), instructions)
 
 
 def test_too_few_tokens_per_task(instructions):
