@@ -65,6 +65,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--compose_context", type=int, default=None,
                    help="with --compose: codes of the motion so far given with each later clause (0: none; "
                         "default: what the run was trained with)")
+    p.add_argument("--compose_reserve", type=int, default=14,
+                   help="with --compose: codes of the motion budget kept for each clause after the one being "
+                        "written (default 14)")
     p.add_argument("--max_motion_tokens", type=int, default=None,
                    help="longest motion (codes) when the model chooses the length (default: the run's data, else 49)")
     p.add_argument("--max_text_tokens", type=int, default=48, help="longest m2t caption in tokens")
@@ -89,7 +92,8 @@ def main(argv: list[str] | None = None) -> int:
         constrained=not args.no_constraints, key_free_pass=not args.no_key_free_pass,
         temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, num_beams=args.num_beams,
         guidance_scale=args.guidance_scale, compose=args.compose,
-        compose_context=args.compose_context, max_motion_tokens=args.max_motion_tokens,
+        compose_context=args.compose_context, compose_reserve=args.compose_reserve,
+        max_motion_tokens=args.max_motion_tokens,
         max_text_tokens=args.max_text_tokens, batch_size=args.batch_size,
         bertscore_model=args.bertscore_model, device=args.device,
     )

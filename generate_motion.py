@@ -80,6 +80,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--compose_context", type=int, default=None,
                    help="with --compose: codes of the motion so far given with each later clause (0: none, "
                         "each clause from its text alone; default: what the model was trained with)")
+    p.add_argument("--compose_reserve", type=int, default=14,
+                   help="with --compose: codes of the motion budget kept for each clause after the one being "
+                        "written (default 14)")
     p.add_argument("--seed", type=int, default=0, help="seed of the first sample")
     p.add_argument("--max_motion_tokens", type=int, default=None,
                    help="longest motion (codes) when the model chooses the length (default: the run's data, else 49)")
@@ -135,12 +138,13 @@ def main(argv: list[str] | None = None) -> int:
 
             results = generate_composed(gen, requests, sampling, batch_size=args.batch_size,
                                         constrained=not args.no_constraints, progress=args.progress,
-                                        fix_foot=args.fix_foot, context_codes=args.compose_context)
+                                        fix_foot=args.fix_foot, context_codes=args.compose_context,
+                                        reserve_codes=args.compose_reserve)
         else:
             results = gen.generate(requests, sampling, batch_size=args.batch_size,
                                    constrained=not args.no_constraints, progress=args.progress, fix_foot=args.fix_foot)
         meta = {"checkpoint": gen.source, "vq_dir": gen.vq_dir, "task": args.task, "compose": args.compose,
-                "compose_context": args.compose_context,
+                "compose_context": args.compose_context, "compose_reserve": args.compose_reserve,
                 "sampling": dataclasses.asdict(sampling), "constrained": not args.no_constraints,
                 "fix_foot": args.fix_foot, "argv": sys.argv[1:] if argv is None else list(argv)}
         path = save_results(results, args.out_dir, render=args.render, bvh=not args.no_bvh,

@@ -64,7 +64,7 @@ class DemoConfig:
     """Records per motion per task (0: one per caption). Every caption once: the model sees each
     motion under several wordings (0.32 vs 0.10-0.15 held-out semantic accuracy for one record per
     clip at equal steps, measured)."""
-    instruction_overrides: list[str] = field(default_factory=lambda: ["uncond_prob=0.1"])
+    instruction_overrides: list[str] = field(default_factory=lambda: ["uncond_prob=0.1", "uncond_tasks=[t2m,t2m_next]"])
     """``key=value`` overrides of ``motiongpt.llm.dataset_builder.InstructionDataConfig``. Default:
     one t2m record in ten gets an unconditional copy (empty input) for classifier-free guidance
     (``guidance_scale`` below)."""
@@ -120,6 +120,9 @@ class DemoConfig:
     compose_context: int | None = None
     """Codes of the motion so far given with each later clause when composing (0: none, each clause
     from its text alone); None: what the instruction data used (``next_context_codes``)."""
+    compose_reserve: int = 14
+    """Codes of the motion budget kept for each clause after the one being written when composing
+    (:func:`motiongpt.generate.compose.clause_room`)."""
     guidance_scale: float = 2.0
     """Classifier-free guidance scale of the text-to-motion generations and evaluation (1: off). The
     instruction data holds unconditional records for it (``uncond_prob`` in
@@ -340,7 +343,7 @@ def _generate_samples(cfg: DemoConfig, root: Path, model_dir: Path, vq_dir: Path
                "captions": _test_captions(root, cfg.num_samples), "temperature": cfg.sample_temperature,
                "top_k": cfg.sample_top_k, "guidance_scale": cfg.guidance_scale, "seed": cfg.seed,
                "max_tokens": max_tokens, "compose": cfg.compose, "compose_context": cfg.compose_context,
-               "generator": "motiongpt.generate, constrained"}
+               "compose_reserve": cfg.compose_reserve, "generator": "motiongpt.generate, constrained"}
     record_path = out_dir / "samples.json"
     if upstream_cached and record_path.is_file():
         saved = json.loads(record_path.read_text(encoding="utf-8"))
@@ -359,12 +362,14 @@ def _generate_samples(cfg: DemoConfig, root: Path, model_dir: Path, vq_dir: Path
     if cfg.compose:
         from motiongpt.generate.compose import generate_composed
 
-        results = generate_composed(gen, requests, sampling, context_codes=cfg.compose_context)
+        results = generate_composed(gen, requests, sampling, context_codes=cfg.compose_context,
+                                    reserve_codes=cfg.compose_reserve)
     else:
         results = gen.generate(requests, sampling)
     save_results(results, out_dir, render=True, bvh=False, mp4=False, overwrite=True,
                  meta={"checkpoint": gen.source, "vq_dir": gen.vq_dir, "sampling": dataclasses.asdict(sampling),
-                       "compose": cfg.compose, "compose_context": cfg.compose_context})
+                       "compose": cfg.compose, "compose_context": cfg.compose_context,
+                       "compose_reserve": cfg.compose_reserve})
     samples: list[dict[str, Any]] = []
     for (clip_id, caption), r in zip(request["captions"], results):
         gif = out_dir / f"{r.name}.gif"
@@ -429,7 +434,7 @@ def _stage_evaluate(cfg: DemoConfig, root: Path, model_dir: Path, vq_dir: Path, 
         max_texts=cfg.eval_max_texts, key_texts=cfg.eval_key_texts, mm_texts=cfg.eval_mm_texts,
         mm_gens=cfg.eval_mm_gens, temperature=cfg.sample_temperature, top_k=cfg.sample_top_k,
         guidance_scale=cfg.guidance_scale, compose=cfg.compose, compose_context=cfg.compose_context,
-        max_motion_tokens=max_tokens,
+        compose_reserve=cfg.compose_reserve, max_motion_tokens=max_tokens,
     )
     metrics_path = out_dir / "metrics.json"
     if upstream_cached and metrics_path.is_file():

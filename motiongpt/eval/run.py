@@ -181,6 +181,10 @@ class EvalConfig:
     compose_context: int | None = None
     """With ``compose``: codes of the motion so far given with each later clause (0: none, each
     clause from its text alone); None: what the run was trained with."""
+    compose_reserve: int = 14
+    """With ``compose``: codes of the budget kept for each clause after the one being written
+    (:func:`motiongpt.generate.compose.clause_room`; the default is
+    :data:`~motiongpt.generate.compose.RESERVE_CODES`)."""
     max_motion_tokens: int | None = None
     """Longest motion (codes) when the model chooses the length; None: the run's instruction data, else 49."""
     max_text_tokens: int = 48
@@ -234,6 +238,9 @@ class EvalConfig:
                                                  or not isinstance(self.compose_context, int)
                                                  or self.compose_context < 0):
             raise ValueError(f"compose_context must be an integer >= 0 or None, got {self.compose_context!r}")
+        if isinstance(self.compose_reserve, bool) or not isinstance(self.compose_reserve, int) \
+                or self.compose_reserve < 1:
+            raise ValueError(f"compose_reserve must be an integer >= 1, got {self.compose_reserve!r}")
         if self.compose and self.gt_length:
             raise ValueError("compose: composed decoding chooses each clause's length; it cannot use gt_length")
         if self.r_precision_batch < 3:
@@ -442,7 +449,7 @@ def _fingerprint(cfg: EvalConfig, data: _Data, run: Path, vq_dir: Path, base: Pa
     # whatever else is asked, so adding a task keeps the generations of the others
     keys = ("split", "seed", "max_texts", "key_texts", "mm_texts", "mm_gens", "gt_length", "pred_context",
             "inbetween_context", "constrained", "temperature", "top_k", "top_p", "num_beams", "guidance_scale",
-            "compose", "compose_context", "max_motion_tokens", "max_text_tokens")
+            "compose", "compose_context", "compose_reserve", "max_motion_tokens", "max_text_tokens")
     clips = hashlib.sha256(json.dumps([[i, len(f), len(c), cd] for i, f, c, cd in zip(
         data.ids, data.features, data.captions, data.codes)]).encode()).hexdigest()
     return {
@@ -590,7 +597,8 @@ class _Runner:
             from motiongpt.generate.compose import generate_composed
 
             results = generate_composed(gen, requests, sampling, batch_size=self.cfg.batch_size,
-                                        constrained=constrained, context_codes=self.cfg.compose_context)
+                                        constrained=constrained, context_codes=self.cfg.compose_context,
+                                        reserve_codes=self.cfg.compose_reserve)
         else:
             results = gen.generate(requests, sampling, batch_size=self.cfg.batch_size, constrained=constrained)
         self.seconds_generating += time.perf_counter() - t0
@@ -1017,8 +1025,9 @@ def _compose_note(cfg: dict[str, Any]) -> str:
     if not cfg.get("compose"):
         return ""
     context = cfg.get("compose_context")
+    reserve = cfg.get("compose_reserve")
     return ("composed clause by clause (t2m_next" + ("" if context is None else f", context {context} codes")
-            + "); ")
+            + ("" if reserve is None else f", {reserve} codes kept for each later clause") + "); ")
 
 
 def format_markdown(result: dict[str, Any]) -> str:

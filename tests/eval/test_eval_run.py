@@ -225,13 +225,13 @@ def test_evaluate_on_cuda(run_dir, evaluator_dir, syn_corpus):
 
 def test_compose_writes_t2m_clause_by_clause(run_dir, evaluator_dir, syn_corpus, counting_generator, tmp_path):
     """compose: the t2m samples are generate_composed's (the key-token tasks are not); the cache
-    records compose and compose_context; a model without t2m_next records is refused."""
+    records compose, compose_context and compose_reserve; a model without t2m_next records is refused."""
     from motiongpt.generate import GenerationRequest, MotionGenerator
     from motiongpt.eval.run import format_markdown
     from motiongpt.generate.compose import generate_composed
 
     cfg = _config(run_dir, syn_corpus, evaluator_dir, tasks=["t2m", "t2m_keys"], repeats=1, mm_texts=0, key_texts=2,
-                  max_texts=4, compose=True, compose_context=0)
+                  max_texts=4, compose=True, compose_context=0, compose_reserve=3)
     with pytest.raises(ValueError, match="t2m_next"):
         evaluate(cfg, cache_dir=tmp_path / "refused", generator=counting_generator)
     g = counting_generator
@@ -239,13 +239,20 @@ def test_compose_writes_t2m_clause_by_clause(run_dir, evaluator_dir, syn_corpus,
                                max_motion_tokens=g.max_motion_tokens, trained_tasks=("t2m", "t2m_keys", "t2m_next"))
     res = evaluate(cfg, cache_dir=tmp_path / "cache", generator=composer)
     assert res["config"]["compose"] is True and res["config"]["compose_context"] == 0
-    assert "composed clause by clause (t2m_next, context 0 codes)" in format_markdown(res)
+    assert res["config"]["compose_reserve"] == 3
+    assert "composed clause by clause (t2m_next, context 0 codes, 3 codes kept for each later clause)" \
+        in format_markdown(res)
     records = json.loads((tmp_path / "cache" / "t2m" / "repeat_000.json").read_text())["samples"]
     reqs = [GenerationRequest("t2m", r["caption"], seed=r["seed"]) for r in records]
-    expected = generate_composed(composer, reqs, cfg.sampling(cfg.seed), batch_size=cfg.batch_size, context_codes=0)
+    expected = generate_composed(composer, reqs, cfg.sampling(cfg.seed), batch_size=cfg.batch_size, context_codes=0,
+                                 reserve_codes=3)
     assert [r["codes"] for r in records] == [e.codes for e in expected]
     with pytest.raises(CacheMismatchError, match="compose_context"):
         evaluate(dataclasses.replace(cfg, compose_context=1), cache_dir=tmp_path / "cache", generator=composer)
+    with pytest.raises(CacheMismatchError, match="compose_reserve"):
+        evaluate(dataclasses.replace(cfg, compose_reserve=14), cache_dir=tmp_path / "cache", generator=composer)
+    with pytest.raises(ValueError, match="compose_reserve"):
+        dataclasses.replace(cfg, compose_reserve=0).validate()
     with pytest.raises(ValueError, match="gt_length"):
         dataclasses.replace(cfg, gt_length=True).validate()
     with pytest.raises(ValueError, match="compose_context"):

@@ -14,7 +14,13 @@ import pytest
 
 from gen_testlib import NB_CODE, QUICK, make_vq
 from motiongpt.generate import GenerationRequest, MotionGenerator, SamplingConfig
-from motiongpt.generate.compose import CLAUSE_SEED_STRIDE, generate_composed, supports_composition
+from motiongpt.generate.compose import (
+    CLAUSE_SEED_STRIDE,
+    RESERVE_CODES,
+    clause_room,
+    generate_composed,
+    supports_composition,
+)
 from motiongpt.llm.tasks import format_next_input, split_clauses
 from test_generate_motion_cli import run_cli
 
@@ -33,8 +39,9 @@ def composer(vocab_gen) -> MotionGenerator:
 
 def test_composed_is_clause_by_clause(composer):
     """Each clause continues the codes so far from their last 2, with its own seed, within what the
-    12-code budget leaves (one code kept for each later clause); the result joins the clauses' own
-    codes and decodes them."""
+    12-code budget leaves (a fair share kept for each later clause: 12 // 3 = 4 codes for each of the
+    two after the first, then 8 left // 2 for the last); the result joins the clauses' own codes and
+    decodes them."""
     res = generate_composed(composer, [GenerationRequest("t2m", CAPTIONS[0], seed=11)], SAMPLING)[0]
     clauses = split_clauses(CAPTIONS[0])
     assert len(clauses) == 3
@@ -42,7 +49,8 @@ def test_composed_is_clause_by_clause(composer):
     prompts = []
     for k, clause in enumerate(clauses):
         context = codes[-2:] if k else []
-        room = 12 - len(codes) - (len(clauses) - k - 1)
+        left, later = 12 - len(codes), len(clauses) - k - 1
+        room = left - later * max(1, min(14, left // (later + 1))) if later else left
         one = composer.generate([GenerationRequest("t2m_next", clause, motion_codes=context,
                                                    max_length_frames=4 * (len(context) + room),
                                                    seed=11 + k * CLAUSE_SEED_STRIDE)], SAMPLING)[0]
@@ -67,7 +75,8 @@ def test_context_zero_writes_every_clause_from_its_text(composer):
     codes: list[int] = []
     clauses = split_clauses(CAPTIONS[0])
     for k, clause in enumerate(clauses):
-        room = 12 - len(codes) - (len(clauses) - k - 1)
+        left, later = 12 - len(codes), len(clauses) - k - 1
+        room = left - later * max(1, min(14, left // (later + 1))) if later else left
         one = composer.generate([GenerationRequest("t2m_next", clause, max_length_frames=4 * room,
                                                    seed=3 + k * CLAUSE_SEED_STRIDE)], SAMPLING)[0]
         assert format_next_input(clause, [], composer.fmt) in one.prompt
@@ -110,15 +119,105 @@ def test_max_length_frames_bounds_the_model_choice(composer):
     assert r.codes is None and r.joints is None and any("no room" in p for p in r.problems)
 
 
+def test_clause_room_keeps_codes_for_later_clauses():
+    """The reserve for each later clause is reserve_codes, or the fair share of what is left when
+    smaller, never below one code."""
+    assert clause_room(49, 2) == 49 - 2 * 14  # 14 kept for each of the two later clauses
+    assert clause_room(30, 2) == 30 - 2 * 10  # 30 // 3 = 10 < 14: a fair share
+    assert clause_room(49, 2, reserve_codes=1) == 47  # reserve 1: one code each
+    assert clause_room(12, 9) == 3 and clause_room(12, 14) == -2  # ten / fifteen clauses in 12 codes
+    assert clause_room(7, 0) == 7  # the last clause takes what is left
+    from motiongpt.eval.run import EvalConfig
+    from motiongpt.pipeline import DemoConfig
+
+    # the evaluation's and the demo's defaults are the library's
+    assert EvalConfig.compose_reserve == DemoConfig.compose_reserve == RESERVE_CODES == 14
+
+
+@pytest.mark.parametrize("reserve", [1, 2, 14])
+def test_reserve_codes_bounds_early_clauses(composer, reserve):
+    """Clause k may use what is left less min(reserve, fair share) codes per later clause: the
+    composed codes equal clause-by-clause generation under exactly those caps (reserve 1: all but
+    one code per later clause, the old rule)."""
+    caption = "a person walks forward, then jumps, then waves."
+    for seed in range(3):
+        res = generate_composed(composer, [GenerationRequest("t2m", caption, seed=seed)], SAMPLING,
+                                context_codes=0, reserve_codes=reserve)[0]
+        codes: list[int] = []
+        for k, clause in enumerate(split_clauses(caption)):
+            left, later = 12 - len(codes), 2 - k
+            keep = max(1, min(reserve, left // (later + 1))) if later else 0
+            one = composer.generate([GenerationRequest("t2m_next", clause, max_length_frames=4 * (left - keep * later),
+                                                       seed=seed + k * CLAUSE_SEED_STRIDE)], SAMPLING)[0]
+            assert len(one.generated_codes) <= left - keep * later
+            codes += one.generated_codes
+        assert res.codes == codes and res.ok, (reserve, seed)
+    with pytest.raises(ValueError, match="reserve_codes"):
+        generate_composed(composer, [GenerationRequest("t2m", caption)], SAMPLING, reserve_codes=0)
+    if reserve == 14:  # the caps bind: a first clause cut to 4 codes differs from one allowed 10
+        loose = generate_composed(composer, [GenerationRequest("t2m", caption, seed=s) for s in range(3)], SAMPLING,
+                                  context_codes=0, reserve_codes=1)
+        tight = generate_composed(composer, [GenerationRequest("t2m", caption, seed=s) for s in range(3)], SAMPLING,
+                                  context_codes=0)
+        assert [r.codes for r in loose] != [r.codes for r in tight]
+
+
 def test_guidance_only_for_one_clause_captions(composer):
-    """t2m_next has no unconditional records: composed clauses run unguided, single-clause captions
-    guided (what generate gives for them with guidance)."""
+    """A model without unconditional t2m_next records (guided_clauses False): composed clauses run
+    unguided, single-clause captions guided (what generate gives for them with guidance)."""
     guided = SamplingConfig(temperature=1.0, top_k=0, seed=5, guidance_scale=2.0)
     out = generate_composed(composer, [GenerationRequest("t2m", c) for c in CAPTIONS[:3]], guided)
     unguided = generate_composed(composer, [GenerationRequest("t2m", c) for c in CAPTIONS[:2]], SAMPLING)
     assert [o.codes for o in out[:2]] == [u.codes for u in unguided]
     ref = composer.generate([GenerationRequest("t2m", CAPTIONS[2], seed=7)], guided)[0]
     assert out[2].codes == ref.codes
+
+
+def test_guided_clauses_use_the_clause_unconditional_prompt(composer, monkeypatch):
+    """A model whose clauses had unconditional copies: without context, every clause is guided
+    against the canonical t2m_next instruction with an empty input (its own prompt, not t2m's);
+    t2m and t2m_next requests in one guided call are batched apart and give what they give alone."""
+    import motiongpt.generate.guidance as guidance_mod
+
+    g = composer
+    guided_gen = MotionGenerator(g.model, g.tokenizer, g.fmt, g.vq, template=g.template, wrap_output=g.wrapped,
+                                 max_motion_tokens=12, trained_tasks=("t2m", "t2m_next"), guided_clauses=True)
+    guided = SamplingConfig(temperature=1.0, top_k=0, seed=5, guidance_scale=2.0)
+    assert guided_gen.unconditional_prompt_ids("t2m_next") != guided_gen.unconditional_prompt_ids("t2m")
+    caption = CAPTIONS[0]
+    res = generate_composed(guided_gen, [GenerationRequest("t2m", caption, seed=9)], guided, context_codes=0)[0]
+    codes: list[int] = []
+    for k, clause in enumerate(split_clauses(caption)):
+        left, later = 12 - len(codes), 2 - k
+        room = left - later * max(1, min(14, left // (later + 1))) if later else left
+        one = guided_gen.generate([GenerationRequest("t2m_next", clause, max_length_frames=4 * room,
+                                                     seed=9 + k * CLAUSE_SEED_STRIDE)], guided)[0]
+        codes += one.generated_codes
+    assert res.codes == codes and res.ok
+    # the unguided composer writes other clauses for some seed
+    plain = generate_composed(composer, [GenerationRequest("t2m", caption, seed=s) for s in range(4)], guided,
+                              context_codes=0)
+    again = generate_composed(guided_gen, [GenerationRequest("t2m", caption, seed=s) for s in range(4)], guided,
+                              context_codes=0)
+    assert [r.codes for r in plain] != [r.codes for r in again]
+    # one call with both kinds: each batch is guided by its own unconditional prompt
+    seen: list[list[int]] = []
+    real_prefill = guidance_mod.UnconditionalPrefix.prefill.__func__
+    monkeypatch.setattr(guidance_mod.UnconditionalPrefix, "prefill",
+                        classmethod(lambda cls, model, ids, device: seen.append(list(ids))
+                                    or real_prefill(cls, model, ids, device)))
+    guided_gen._uncond = {}
+    reqs = [GenerationRequest("t2m_next", "jumps twice", seed=1), GenerationRequest("t2m", "a person jumps.", seed=2)]
+    both = guided_gen.generate(reqs, guided)
+    assert sorted(map(tuple, seen)) == sorted([tuple(guided_gen.unconditional_prompt_ids("t2m_next")),
+                                               tuple(guided_gen.unconditional_prompt_ids("t2m"))])
+    for r, req in zip(both, reqs):
+        assert r.codes == guided_gen.generate([req], guided)[0].codes
+    # refused: guided clauses of a model without clause copies, or with context
+    with pytest.raises(ValueError, match="unconditional copies"):
+        composer.generate([GenerationRequest("t2m_next", "jumps")], guided)
+    with pytest.raises(ValueError, match="context codes"):
+        guided_gen.generate([GenerationRequest("t2m_next", "jumps", motion_codes=[1, 2])], guided)
 
 
 def test_refusals(composer, vocab_gen):
