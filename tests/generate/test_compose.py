@@ -242,17 +242,15 @@ def test_refusals(composer, vocab_gen):
 
 # ---------------------------------------------------------------------------------------------- real path
 
-@pytest.fixture(scope="module")
-def next_run(tmp_path_factory) -> Path:
+def _next_run(root: Path, **options) -> tuple[Path, dict]:
     """A one-step nano LoRA run on instruction data with t2m_next records, built by the dataset
-    builder from codes, captions and segment labels (two segments per clip)."""
+    builder from codes, captions and segment labels (two segments per clip); returns (run, report)."""
     from motiongpt.config import apply_overrides
     from motiongpt.llm.dataset_builder import InstructionDataConfig, generate_instruction_dataset
     from motiongpt.llm.finetune import finetune
     from motiongpt.llm.finetune_config import FinetuneConfig
     from motiongpt.llm.prepare import PrepareConfig, prepare_dataset
 
-    root = tmp_path_factory.mktemp("compose_run")
     data = root / "data"
     for sub in ("VQVAE", "texts", "labels"):
         (data / sub).mkdir(parents=True)
@@ -269,8 +267,7 @@ def next_run(tmp_path_factory) -> Path:
     (data / "val.txt").write_text("\n".join(ids[10:]) + "\n", encoding="utf-8")
     report = generate_instruction_dataset(InstructionDataConfig(
         data_root=str(data), out_dir=str(root / "instructions"), tasks=["t2m", "t2m_next"], nb_code=NB_CODE,
-        mirror=False, splits=["train", "val"], min_tokens=4, next_context_codes=3))
-    assert report["counts"]["train"]["per_task"]["t2m_next"] == 20  # 10 clips x 2 clauses
+        mirror=False, splits=["train", "val"], min_tokens=4, **options))
     prepare_dataset(PrepareConfig(data_dir=str(root / "instructions"), out_dir=str(root / "prepared"),
                                   base_model="nano", max_len=320, vocab_size=360, seed=0))
     run = root / "run"
@@ -278,7 +275,30 @@ def next_run(tmp_path_factory) -> Path:
         f"prepared={root / 'prepared'}", f"out_dir={run}", f"vq_dir={make_vq(root / 'vq')}", "method=lora",
         "train.max_steps=1",
     ]))
+    return run, report
+
+
+@pytest.fixture(scope="module")
+def next_run(tmp_path_factory) -> Path:
+    run, report = _next_run(tmp_path_factory.mktemp("compose_run"), next_context_codes=3)
+    assert report["counts"]["train"]["per_task"]["t2m_next"] == 20  # 10 clips x 2 clauses
     return run
+
+
+def test_guided_clauses_follow_the_instruction_data(next_run, tmp_path):
+    """A run whose t2m_next records got unconditional copies guides its clauses, with exactly the
+    prompt those copies were trained on (builder and generator must agree token for token); a run
+    without them does not."""
+    from datasets import load_from_disk
+
+    run, report = _next_run(tmp_path, next_context_codes=0, uncond_prob=1.0, uncond_tasks=["t2m", "t2m_next"])
+    assert report["counts"]["train"]["uncond"] == 30  # a copy of every train record: 10 t2m + 20 clauses
+    gen = MotionGenerator.from_checkpoint(run)
+    assert gen.guided_clauses and not MotionGenerator.from_checkpoint(next_run).guided_clauses
+    train = load_from_disk(str(tmp_path / "prepared" / "train"))
+    prompts = [[t for t, lab in zip(row["input_ids"], row["labels"]) if lab == -100] for row in train]
+    assert sum(p == gen.unconditional_prompt_ids("t2m_next") for p in prompts) == 20
+    assert sum(p == gen.unconditional_prompt_ids("t2m") for p in prompts) == 10
 
 
 def test_checkpoint_knows_its_tasks(next_run):
