@@ -66,7 +66,8 @@ class DemoConfig:
     clip at equal steps, measured)."""
     instruction_overrides: list[str] = field(default_factory=lambda: ["uncond_prob=0.1", "uncond_tasks=[t2m,t2m_next]"])
     """``key=value`` overrides of ``motiongpt.llm.dataset_builder.InstructionDataConfig``. Default:
-    one t2m record in ten gets an unconditional copy (empty input) for classifier-free guidance
+    one t2m record and one (context-free) t2m_next clause record in ten get an unconditional copy
+    (empty input) for classifier-free guidance of captions and of composed clauses
     (``guidance_scale`` below)."""
     llm_base_model: str = "tiny"
     """Preset the LLM is built from (``tiny``; ``nano`` for smoke tests); also the prepare stage's
@@ -116,7 +117,7 @@ class DemoConfig:
     """Write the text-to-motion samples and evaluation clause by clause at each caption's "then"
     connectors (:mod:`motiongpt.generate.compose`; needs ``t2m_next`` in ``tasks``). The held-out
     captions are sequences of actions never seen together: written whole, a model follows about 0.2
-    of them, composed 0.72-0.76 (semantic accuracy, 3 repeats x 200 test captions, BENCHMARKS.md)."""
+    of them, composed 0.83-0.85 (semantic accuracy, 3 repeats x 200 test captions, BENCHMARKS.md)."""
     compose_context: int | None = None
     """Codes of the motion so far given with each later clause when composing (0: none, each clause
     from its text alone); None: what the instruction data used (``next_context_codes``)."""
