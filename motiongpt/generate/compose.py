@@ -27,7 +27,8 @@ the whole description at once; composed 0.685 with 4 context codes, 0.710 with 1
   budget (locomotion clauses of free length run long), the last clause was cut short (a squat
   without its second repetition) and such motions failed twice as often. On the embedded default
   (3 repeats x 200 held-out captions) reserving 1 / 10 / 14 / 18 codes per later clause scored
-  0.725 / 0.757 / 0.775 / 0.713: 14 codes (2.8 s, about one action of the corpus) is the default.
+  0.725 / 0.757 / 0.775 / 0.713: 14 codes (2.8 s, about one action of the corpus) is the default
+  (on the final demo model 1 vs 14: 0.730 vs 0.827; BENCHMARKS.md, "Counting").
 * Every clause is decoded under the usual constraints; each result holds the joined codes, the
   summed token count and every clause's problems (prefixed with its clause number).
 """
@@ -142,14 +143,15 @@ def generate_composed(
         for k in range(max(len(clauses[i]) for i in multi)):
             # a row goes on while its clauses last and it has a motion to continue from
             # (and room for this clause, with codes kept for the ones after it)
-            rows = [i for i in multi if len(clauses[i]) > k and (k == 0 or codes[i])
-                    and clause_room(cap - len(codes[i]), len(clauses[i]) - k - 1, reserve_codes) >= 1]
+            rooms = {i: clause_room(cap - len(codes[i]), len(clauses[i]) - k - 1, reserve_codes)
+                     for i in multi if len(clauses[i]) > k and (k == 0 or codes[i])}
+            rows = [i for i, room in rooms.items() if room >= 1]
             if not rows:
                 break
             reqs = []
             for i in rows:
                 context = codes[i][-k_ctx:] if k and k_ctx else []
-                room = clause_room(cap - len(codes[i]), len(clauses[i]) - k - 1, reserve_codes)
+                room = rooms[i]
                 reqs.append(GenerationRequest("t2m_next", clauses[i][k], motion_codes=context,
                                               max_length_frames=UNIT_FRAMES * (len(context) + room),
                                               seed=seeds[i] + k * CLAUSE_SEED_STRIDE,

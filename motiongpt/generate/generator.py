@@ -348,8 +348,8 @@ class MotionGenerator:
 
         sampling = (sampling or SamplingConfig()).validate()
         max_motion = sampling.max_motion_tokens or self.max_motion_tokens
-        uncond_len = max(len(self.unconditional_prompt_ids(t)) for t in ("t2m", "t2m_next")) if sampling.guided else 0
         plans = []
+        uncond_lens: dict[str, int] = {}
         for i, req in enumerate(requests):
             label = getattr(req, "name", None) or getattr(req, "task", "?")
             try:
@@ -373,6 +373,12 @@ class MotionGenerator:
                 if self.max_positions is not None and need > self.max_positions:
                     raise ValueError(f"prompt ({len(plan.prompt_ids)} tokens) + output ({self._budget(plan)} tokens) "
                                      f"exceed the model's {self.max_positions} positions")
+                uncond_len = 0
+                if sampling.guided:
+                    u = _uncond_task(plan)
+                    if u not in uncond_lens:  # tokenized once per call and task
+                        uncond_lens[u] = len(self.unconditional_prompt_ids(u))
+                    uncond_len = uncond_lens[u]
                 if self.max_positions is not None and uncond_len + self._budget(plan) > self.max_positions:
                     raise ValueError(f"the unconditional prompt of guidance ({uncond_len} tokens) + output "
                                      f"({self._budget(plan)} tokens) exceed the model's {self.max_positions} positions")
