@@ -124,11 +124,12 @@ class DemoConfig:
     compose_reserve: int = 14
     """Codes of the motion budget kept for each clause after the one being written when composing
     (:func:`motiongpt.generate.compose.clause_room`)."""
-    guidance_scale: float = 2.0
+    guidance_scale: float = 1.5
     """Classifier-free guidance scale of the text-to-motion generations and evaluation (1: off). The
-    instruction data holds unconditional records for it (``uncond_prob`` in
-    ``instruction_overrides``): on the held-out split guidance 2 raised semantic accuracy from 0.23
-    to 0.35 (greedy, 200 captions; scale 1.5: 0.34, 3: 0.29)."""
+    instruction data holds unconditional records for it (``uncond_prob`` and ``uncond_tasks`` in
+    ``instruction_overrides``). Chosen on the validation split (composed, 3 repeats: 0.902 at 1.5,
+    0.873 at 2); on the test split 1 / 1.25 / 1.5 / 2 / 2.5 gave 0.80 / 0.83 / 0.85 / 0.83 / 0.80
+    (BENCHMARKS.md, "Counting"). Earlier models, written whole: 2 was best (0.23 -> 0.35)."""
     evaluator_preset: str = "tiny"
     """Preset of the text-motion evaluator trained on the corpus (``motiongpt.eval.evaluator``)."""
     evaluator_overrides: list[str] = field(default_factory=lambda: [

@@ -284,7 +284,8 @@ class SamplingConfig:
     with an empty input) followed by the same generated tokens (see
     :mod:`motiongpt.generate.guidance`). 1: off (nothing extra runs); > 1 follows the caption more
     closely; 0: unconditional. Needs a model trained with unconditional records (empty-input t2m
-    duplicates); 2 was the best scale on the embedded default model. Not with beam search, nor with
+    duplicates); 1.5 is the best scale of the current embedded default model (composed, validation
+    split: 0.902 vs 0.873 at 2 and 0.80 unguided on the test split). Not with beam search, nor with
     ``m2t`` / ``pred`` / ``inbetween`` requests."""
 
     def validate(self) -> "SamplingConfig":

@@ -68,7 +68,9 @@ def test_recommended_scale_follows_the_instruction_data(corpus, vq_dir, tmp_path
     assert report["config"]["uncond_prob"] == 0.0 and report["counts"]["train"]["uncond"] == 0
 
     guided = MotionGenerator.from_checkpoint(guided_run)
-    assert guided.recommended_guidance_scale == 2.0
+    from motiongpt.generate.generator import GUIDED_RECOMMENDED_SCALE
+
+    assert guided.recommended_guidance_scale == GUIDED_RECOMMENDED_SCALE == 1.5
     # the unconditional prompt guidance decodes with is the one the unconditional records were
     # trained on (two definitions, builder and generator, that must agree token for token)
     from datasets import load_from_disk
