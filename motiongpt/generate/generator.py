@@ -115,13 +115,17 @@ embedded default model (``make demo``; composed semantic accuracy on the validat
 1.5 vs 0.873 at 2; BENCHMARKS.md, "Counting")."""
 
 
+def _had_uncond_records(icfg: dict[str, Any]) -> bool:
+    """Whether the instruction config ``icfg`` had ``uncond_prob > 0`` (the model also learned
+    caption-less records; False for an older config without the option, or none found)."""
+    value = icfg.get("uncond_prob")
+    return not isinstance(value, bool) and isinstance(value, (int, float)) and value > 0
+
+
 def _recommended_guidance_scale(icfg: dict[str, Any]) -> float:
     """:data:`GUIDED_RECOMMENDED_SCALE` when the instruction config ``icfg`` had ``uncond_prob > 0``
     (the model also learned caption-less t2m), else 1.0 (guidance off)."""
-    value = icfg.get("uncond_prob")
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return 1.0  # an older instruction config (no such option) or none found
-    return GUIDED_RECOMMENDED_SCALE if value > 0 else 1.0
+    return GUIDED_RECOMMENDED_SCALE if _had_uncond_records(icfg) else 1.0
 
 
 class MotionGenerator:
@@ -301,8 +305,7 @@ class MotionGenerator:
                    recommended_guidance_scale=_recommended_guidance_scale(icfg),
                    trained_tasks=icfg.get("tasks") if isinstance(icfg.get("tasks"), list) else None,
                    next_context_codes=int(icfg.get("next_context_codes", 0)),
-                   guided_clauses=_recommended_guidance_scale(icfg) != 1.0
-                   and "t2m_next" in (icfg.get("uncond_tasks") or ["t2m"]))
+                   guided_clauses=_had_uncond_records(icfg) and "t2m_next" in (icfg.get("uncond_tasks") or ["t2m"]))
 
     # ---- motion in / out ---------------------------------------------------------------------
 

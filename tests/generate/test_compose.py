@@ -5,6 +5,7 @@ records (``generate_motion.py --compose``)."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import random
 from pathlib import Path
@@ -23,6 +24,8 @@ from motiongpt.generate.compose import (
 )
 from motiongpt.llm.tasks import format_next_input, split_clauses
 from test_generate_motion_cli import run_cli
+
+REPO = Path(__file__).resolve().parents[2]
 
 SAMPLING = SamplingConfig(temperature=1.0, top_k=0, seed=5)
 CAPTIONS = ["a person walks forward, then turns left and then jumps.", "someone waves then sits down.",
@@ -130,8 +133,13 @@ def test_clause_room_keeps_codes_for_later_clauses():
     from motiongpt.eval.run import EvalConfig
     from motiongpt.pipeline import DemoConfig
 
-    # the evaluation's and the demo's defaults are the library's
+    # the evaluation's, the demo's and the CLIs' defaults are the library's
     assert EvalConfig.compose_reserve == DemoConfig.compose_reserve == RESERVE_CODES == 14
+    for cli in ("eval.py", "generate_motion.py"):
+        spec = importlib.util.spec_from_file_location(f"cli_{cli[:-3]}", REPO / cli)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        assert module.build_parser().get_default("compose_reserve") == RESERVE_CODES, cli
 
 
 @pytest.mark.parametrize("reserve", [1, 2, 14])
