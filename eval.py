@@ -68,6 +68,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--compose_reserve", type=int, default=14,
                    help="with --compose: codes of the motion budget kept for each clause after the one being "
                         "written (default 14)")
+    p.add_argument("--candidates", type=int, default=1,
+                   help="text-to-motion: sample this many per motion (per clause with --compose) and keep the one "
+                        "the model itself scores highest (1: off; needs --temperature > 0)")
+    p.add_argument("--rerank_uncond_weight", type=float, default=0.25,
+                   help="with --candidates: weight of the unconditional log-likelihood in the score "
+                        "(0: likelihood; 1: mutual information with the text; default 0.25)")
     p.add_argument("--max_motion_tokens", type=int, default=None,
                    help="longest motion (codes) when the model chooses the length (default: the run's data, else 49)")
     p.add_argument("--max_text_tokens", type=int, default=48, help="longest m2t caption in tokens")
@@ -93,6 +99,7 @@ def main(argv: list[str] | None = None) -> int:
         temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, num_beams=args.num_beams,
         guidance_scale=args.guidance_scale, compose=args.compose,
         compose_context=args.compose_context, compose_reserve=args.compose_reserve,
+        candidates=args.candidates, rerank_uncond_weight=args.rerank_uncond_weight,
         max_motion_tokens=args.max_motion_tokens,
         max_text_tokens=args.max_text_tokens, batch_size=args.batch_size,
         bertscore_model=args.bertscore_model, device=args.device,

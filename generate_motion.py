@@ -71,7 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "u + s * (c - u), c / u = log-probabilities with the caption / with the unconditional "
                         "(empty-input) prompt; 1: off (default), 0: unconditional, > 1: follow the caption more. "
                         "The model must have been trained with unconditional records (empty-input t2m "
-                        "duplicates); 2 was the best on the embedded default model. Not with --num_beams > 1 nor "
+                        "duplicates); 1.5 is the best on the embedded default model. Not with --num_beams > 1 nor "
                         "with m2t / pred / inbetween. --cond_scale: the same (MoMask's name)")
     p.add_argument("--compose", action="store_true",
                    help="t2m: split each caption at its 'then' connectors, write each clause (task t2m_next, "
@@ -83,6 +83,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--compose_reserve", type=int, default=14,
                    help="with --compose: codes of the motion budget kept for each clause after the one being "
                         "written (default 14)")
+    p.add_argument("--candidates", type=int, default=1,
+                   help="sample this many per request (per clause with --compose) and keep the one the model "
+                        "itself scores highest: log p(x | prompt) - w * log p(x | unconditional prompt) "
+                        "(1: off; needs --temperature > 0)")
+    p.add_argument("--rerank_uncond_weight", type=float, default=0.25,
+                   help="w of --candidates' score (0: likelihood; 1: mutual information with the text; "
+                        "> 0 only for text-to-motion tasks; default 0.25)")
     p.add_argument("--seed", type=int, default=0, help="seed of the first sample")
     p.add_argument("--max_motion_tokens", type=int, default=None,
                    help="longest motion (codes) when the model chooses the length (default: the run's data, else 49)")
@@ -113,7 +120,8 @@ def main(argv: list[str] | None = None) -> int:
         sampling = SamplingConfig(temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
                                   num_beams=args.num_beams, seed=args.seed, max_motion_tokens=args.max_motion_tokens,
                                   max_text_tokens=args.max_text_tokens,
-                                  guidance_scale=args.guidance_scale).validate()
+                                  guidance_scale=args.guidance_scale, candidates=args.candidates,
+                                  rerank_uncond_weight=args.rerank_uncond_weight).validate()
         inputs = read_text_path(args.text_path) if args.text_path else ()
     except (ValueError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)

@@ -185,6 +185,13 @@ class EvalConfig:
     """With ``compose``: codes of the budget kept for each clause after the one being written
     (:func:`motiongpt.generate.compose.clause_room`; the default is
     :data:`~motiongpt.generate.compose.RESERVE_CODES`)."""
+    candidates: int = 1
+    """Text-to-motion tasks: samples drawn per motion, the one the model itself scores highest kept
+    (1: off; :mod:`motiongpt.generate.rerank`; composed: per clause). Costs ``candidates`` times
+    the generation."""
+    rerank_uncond_weight: float = 0.25
+    """With ``candidates`` > 1: weight of the unconditional log-likelihood in the score (0: the
+    likelihood alone; 1: mutual information with the text)."""
     max_motion_tokens: int | None = None
     """Longest motion (codes) when the model chooses the length; None: the run's instruction data, else 49."""
     max_text_tokens: int = 48
@@ -256,7 +263,9 @@ class EvalConfig:
         return SamplingConfig(temperature=self.temperature, top_k=self.top_k, top_p=self.top_p,
                               num_beams=self.num_beams, seed=seed, max_motion_tokens=self.max_motion_tokens,
                               max_text_tokens=self.max_text_tokens,
-                              guidance_scale=self.guidance_scale if guided else 1.0).validate()
+                              guidance_scale=self.guidance_scale if guided else 1.0,
+                              candidates=self.candidates if guided else 1,
+                              rerank_uncond_weight=self.rerank_uncond_weight).validate()
 
 
 class CacheMismatchError(ValueError):
@@ -452,8 +461,11 @@ def _fingerprint(cfg: EvalConfig, data: _Data, run: Path, vq_dir: Path, base: Pa
             "compose", "compose_context", "compose_reserve", "max_motion_tokens", "max_text_tokens")
     clips = hashlib.sha256(json.dumps([[i, len(f), len(c), cd] for i, f, c, cd in zip(
         data.ids, data.features, data.captions, data.codes)]).encode()).hexdigest()
+    settings = {k: getattr(cfg, k) for k in keys}
+    if cfg.candidates > 1:  # only then: caches made before reranking existed stay valid
+        settings.update(candidates=cfg.candidates, rerank_uncond_weight=cfg.rerank_uncond_weight)
     return {
-        "settings": {k: getattr(cfg, k) for k in keys},
+        "settings": settings,
         "checkpoint": str(run),
         "checkpoint_files": _dir_fingerprint(run),
         "base_model": str(base) if base else None,
@@ -1030,6 +1042,15 @@ def _compose_note(cfg: dict[str, Any]) -> str:
             + ("" if reserve is None else f", {reserve} codes kept for each later clause") + "); ")
 
 
+def _rerank_note(cfg: dict[str, Any]) -> str:
+    """The metrics.md words on reranking ("" when off)."""
+    n = cfg.get("candidates") or 1
+    if n <= 1:
+        return ""
+    return (f"best of {n} candidates by the model's own score (unconditional weight "
+            f"{cfg.get('rerank_uncond_weight')}, text-to-motion); ")
+
+
 def format_markdown(result: dict[str, Any]) -> str:
     """``metrics.md``: the papers' text-to-motion table, then one section per other task."""
     cfg, tasks, rows = result["config"], result["tasks"], result["rows"]
@@ -1044,6 +1065,7 @@ def format_markdown(result: dict[str, Any]) -> str:
         f"top-k {cfg['top_k']}, top-p {cfg['top_p']}, "
         f"guidance scale {cfg.get('guidance_scale', 1.0)} (text-to-motion); "
         f"{_compose_note(cfg)}"
+        f"{_rerank_note(cfg)}"
         f"constrained decoding {'on' if cfg['constrained'] else 'off'}; "
         f"lengths {'of the real motions' if cfg['gt_length'] else 'chosen by the model'} (t2m)"),
         "- every figure: mean ± 95 % confidence half-width over the repeats",

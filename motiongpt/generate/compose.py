@@ -20,6 +20,10 @@ the whole description at once; composed 0.685 with 4 context codes, 0.710 with 1
   learned clauses without their text (``MotionGenerator.guided_clauses``: instruction options
   ``uncond_prob`` > 0 and ``uncond_tasks`` with ``t2m_next``) and no context is given; otherwise
   they run unguided.
+* Reranking (``SamplingConfig.candidates``, :mod:`motiongpt.generate.rerank`) picks every clause
+  among its own candidates; the score's unconditional term under the same condition as guidance
+  (otherwise the clause's likelihood alone). The joined result's ``candidate`` stays 0: each
+  clause's choice is its own.
 * The whole motion stays within ``max_motion_tokens`` codes (the sampling's, else the generator's):
   each clause may use what the clauses before it left, less ``reserve_codes`` codes kept for each
   clause after it (less, down to one code each, when what is left cannot give every remaining
@@ -135,8 +139,11 @@ def generate_composed(
 
     multi = [i for i, c in enumerate(clauses) if len(c) > 1]
     if multi:
-        guide = sampling.guided and generator.guided_clauses and k_ctx == 0
-        clause_sampling = sampling if guide else dataclasses.replace(sampling, guidance_scale=1.0)
+        # clauses have an unconditional prompt (for guidance and the reranking score's unconditional
+        # term) when the run gave its clauses unconditional copies and no context is given
+        has_uncond = generator.guided_clauses and k_ctx == 0
+        clause_sampling = sampling if has_uncond else dataclasses.replace(sampling, guidance_scale=1.0,
+                                                                          rerank_uncond_weight=0.0)
         cap = sampling.max_motion_tokens or generator.max_motion_tokens
         codes: dict[int, list[int]] = {i: [] for i in multi}
         parts: dict[int, list[GenerationResult]] = {i: [] for i in multi}

@@ -177,10 +177,11 @@ class MotionGenerator:
                              f"got {recommended_guidance_scale!r}")
         self.recommended_guidance_scale = float(recommended_guidance_scale)
         """Classifier-free guidance scale to offer by default (``SamplingConfig.guidance_scale``):
-        2.0 when the run's instruction data held unconditional records (``uncond_prob > 0``), else
-        1.0 (off). Guidance contrasts the caption's prediction with the caption-less one; a model never
-        trained without a caption has no meaningful caption-less prediction, and guiding with it does
-        not help (measured: semantic accuracy 0.32 -> 0.30 at scale 2 on such a model).
+        :data:`GUIDED_RECOMMENDED_SCALE` when the run's instruction data held unconditional records
+        (``uncond_prob > 0``), else 1.0 (off). Guidance contrasts the caption's prediction with the
+        caption-less one; a model never trained without a caption has no meaningful caption-less
+        prediction, and guiding with it does not help (measured: semantic accuracy 0.32 -> 0.30 at
+        scale 2 on such a model).
         :meth:`from_checkpoint` sets it from the run's instruction config."""
         self.trained_tasks = tuple(trained_tasks) if trained_tasks is not None else None
         """Tasks of the run's instruction data (None: unknown, e.g. a model built in code)."""
@@ -369,6 +370,17 @@ class MotionGenerator:
                 if sampling.guided and task == "t2m_next" and len(getattr(req, "motion_codes", None) or []):
                     raise ValueError(f"guidance_scale={sampling.guidance_scale}: a t2m_next request with context codes "
                                      "has no unconditional prompt (only clauses without context are guided)")
+                if sampling.reranked and sampling.rerank_uncond_weight > 0:
+                    what = (f"candidates={sampling.candidates} with rerank_uncond_weight="
+                            f"{sampling.rerank_uncond_weight}")
+                    if task not in GUIDANCE_TASKS:
+                        raise ValueError(f"{what}: the score's unconditional term exists for text-to-motion tasks "
+                                         f"{list(GUIDANCE_TASKS)} only, not {task!r} (pass rerank_uncond_weight 0)")
+                    if task == "t2m_next" and (not self.guided_clauses
+                                               or len(getattr(req, "motion_codes", None) or [])):
+                        raise ValueError(f"{what}: this t2m_next request has no unconditional prompt (a model whose "
+                                         "clauses had unconditional copies, without context codes; or pass "
+                                         "rerank_uncond_weight 0)")
                 plan = plan_request(req, i, self.fmt, self.instructions, max_motion_tokens=max_motion,
                                     max_text_tokens=sampling.max_text_tokens)
                 plan.prompt = self.prompt_text(plan.instruction, plan.input_text)
@@ -477,14 +489,47 @@ class MotionGenerator:
                 for i, (new_ids, _) in zip(first, lengths):
                     n = len(text_to_codes(self.tokenizer.decode(new_ids, skip_special_tokens=True), self.fmt).codes)
                     plans[i] = plans[i].with_length(max(n, len(plans[i].spec.ordered_keys)))
-        outputs = self._run(plans, ids, seeds, sampling, constrained, batch_size, bar)
+        if sampling.reranked:
+            outputs, chosen, best = self._run_candidates(plans, ids, seeds, sampling, constrained, batch_size, bar)
+        else:
+            outputs = self._run(plans, ids, seeds, sampling, constrained, batch_size, bar)
         if bar is not None:
             bar.close()
 
         results = [self._result(plans[i], names[i], seeds[i], prompts[i], *outputs[i], constrained)
                    for i in range(len(plans))]
+        if sampling.reranked:
+            for r, j, score in zip(results, chosen, best):
+                r.candidate, r.rerank_score = j, score
         self._attach(results, foot)
         return results
+
+    def _run_candidates(self, plans: list[Plan], ids: list[list[int]], seeds: list[int], sampling: SamplingConfig,
+                        constrained: bool, batch_size: int, bar: Any
+                        ) -> tuple[list[tuple[list[int], bool]], list[int], list[float]]:
+        """``sampling.candidates`` samples per plan, the best by :mod:`motiongpt.generate.rerank`'s
+        score kept: ``(outputs, kept candidate per plan, its score)``."""
+        from motiongpt.generate.rerank import CANDIDATE_SEED_STRIDE, best_candidates, sequence_log_probs
+
+        n = sampling.candidates
+        rows = [i for i in range(len(plans)) for _ in range(n)]
+        cand_seeds = [seeds[i] + j * CANDIDATE_SEED_STRIDE for i in range(len(plans)) for j in range(n)]
+        if bar is not None:
+            bar.total = len(rows)
+        cand = self._run([plans[i] for i in rows], [ids[i] for i in rows], cand_seeds, sampling, constrained,
+                         batch_size, bar)
+        new_ids = [c[0] for c in cand]
+        scores = sequence_log_probs(self.model, [ids[i] for i in rows], new_ids, pad_id=self.pad_id,
+                                    device=self.device, batch_size=batch_size)
+        w = float(sampling.rerank_uncond_weight)
+        if w > 0:
+            uncond = {u: self.unconditional_prompt_ids(u) for u in {_uncond_task(plans[i]) for i in rows}}
+            u_scores = sequence_log_probs(self.model, [uncond[_uncond_task(plans[i])] for i in rows], new_ids,
+                                          pad_id=self.pad_id, device=self.device, batch_size=batch_size)
+            scores = [c - w * u for c, u in zip(scores, u_scores)]
+        chosen = best_candidates(scores, n)
+        outputs = [cand[i * n + j] for i, j in enumerate(chosen)]
+        return outputs, chosen, [scores[i * n + j] for i, j in enumerate(chosen)]
 
     def attach_motion(self, results: Sequence[GenerationResult], fix_foot: bool = False) -> None:
         """Decode the ``codes`` of every result that has some into its ``joints`` and ``features``

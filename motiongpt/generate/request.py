@@ -287,6 +287,20 @@ class SamplingConfig:
     duplicates); 1.5 is the best scale of the current embedded default model (composed, validation
     split: 0.902 vs 0.873 at 2 and 0.80 unguided on the test split). Not with beam search, nor with
     ``m2t`` / ``pred`` / ``inbetween`` requests."""
+    candidates: int = 1
+    """Samples drawn per request, of which the one the model itself scores highest is kept (1: off;
+    :mod:`motiongpt.generate.rerank`). Candidate ``j`` samples with the request's seed +
+    ``j * CANDIDATE_SEED_STRIDE``; the score is ``log p(x | prompt) - w * log p(x | unconditional
+    prompt)`` over the output tokens ``x`` (EOS included), ``w`` = ``rerank_uncond_weight``. No
+    evaluator or outside model takes part. Costs ``candidates`` times the generation plus a scoring
+    pass. Needs sampling (``temperature > 0``): greedy candidates would all be the same."""
+    rerank_uncond_weight: float = 0.25
+    """``w`` of the candidates' score, in [0, 1]. 0: the output's likelihood under the prompt (prefers
+    short, common motions); 1: its pointwise mutual information with the text (the model as its own
+    text-motion matcher); > 0 needs the unconditional prompt guidance uses (text-to-motion requests
+    of a model trained with unconditional records). On the embedded default's validation split
+    (4 candidates, composed): 0 / 0.25 / 0.5 / 0.75 -> 0.923 / 0.928 / 0.903 / 0.887, one
+    candidate 0.902 (BENCHMARKS.md, "Reranking")."""
 
     def validate(self) -> "SamplingConfig":
         """Raise ``ValueError`` naming the field for out-of-range values."""
@@ -317,7 +331,20 @@ class SamplingConfig:
         if self.num_beams > 1 and self.guidance_scale != 1:
             raise ValueError(f"guidance_scale={self.guidance_scale} with num_beams={self.num_beams}: classifier-free "
                              "guidance is not supported with beam search; pass num_beams 1 or guidance_scale 1")
+        if isinstance(self.candidates, bool) or not isinstance(self.candidates, int) or self.candidates < 1:
+            raise ValueError(f"candidates must be an integer >= 1 (1: off), got {self.candidates!r}")
+        if self.candidates > 1 and (self.temperature == 0 or self.num_beams > 1):
+            raise ValueError(f"candidates={self.candidates} needs sampling (temperature > 0, num_beams 1): "
+                             "deterministic decoding would draw the same candidate every time")
+        if isinstance(self.rerank_uncond_weight, bool) or not isinstance(self.rerank_uncond_weight, (int, float)) \
+                or not 0 <= self.rerank_uncond_weight <= 1:
+            raise ValueError(f"rerank_uncond_weight must be a number in [0, 1], got {self.rerank_uncond_weight!r}")
         return self
+
+    @property
+    def reranked(self) -> bool:
+        """Whether several candidates are drawn per request and one kept (``candidates > 1``)."""
+        return self.candidates > 1
 
     @property
     def guided(self) -> bool:
@@ -365,6 +392,11 @@ class GenerationResult:
     """Tokens the model generated (EOS included when it came)."""
     fix_foot: bool = False
     """Whether ``joints`` went through foot-skating cleanup (``features`` never do)."""
+    candidate: int = 0
+    """Which of ``SamplingConfig.candidates`` samples was kept (sampled with ``seed + candidate *
+    CANDIDATE_SEED_STRIDE``); 0 without reranking."""
+    rerank_score: float | None = None
+    """The kept candidate's score (None without reranking)."""
 
     @property
     def ok(self) -> bool:

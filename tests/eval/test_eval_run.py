@@ -257,3 +257,27 @@ def test_compose_writes_t2m_clause_by_clause(run_dir, evaluator_dir, syn_corpus,
         dataclasses.replace(cfg, gt_length=True).validate()
     with pytest.raises(ValueError, match="compose_context"):
         dataclasses.replace(cfg, compose_context=-1).validate()
+
+
+def test_reranking_reaches_the_text_to_motion_tasks(run_dir, evaluator_dir, syn_corpus, counting_generator, tmp_path):
+    """candidates > 1: the t2m samples are the reranked ones (the m2t ones are not: no caption to
+    score against), the cache and metrics.md record it, a cache made without it is not reused."""
+    from motiongpt.eval.run import format_markdown
+    from motiongpt.generate import GenerationRequest
+
+    cfg = _config(run_dir, syn_corpus, evaluator_dir, tasks=["t2m", "m2t"], repeats=1, mm_texts=0, max_texts=4,
+                  temperature=1.0, candidates=3, rerank_uncond_weight=0.25)
+    assert cfg.sampling(0).candidates == 3 and cfg.sampling(0, guided=False).candidates == 1
+    res = evaluate(cfg, cache_dir=tmp_path / "cache", generator=counting_generator)
+    assert res["config"]["candidates"] == 3
+    assert "best of 3 candidates by the model's own score (unconditional weight 0.25" in format_markdown(res)
+    records = json.loads((tmp_path / "cache" / "t2m" / "repeat_000.json").read_text())["samples"]
+    reqs = [GenerationRequest("t2m", r["caption"], seed=r["seed"]) for r in records]
+    expected = counting_generator.generate(reqs, cfg.sampling(cfg.seed), batch_size=cfg.batch_size)
+    assert [r["codes"] for r in records] == [e.codes for e in expected]
+    plain = counting_generator.generate(reqs, dataclasses.replace(cfg.sampling(cfg.seed), candidates=1))
+    assert [r["codes"] for r in records] != [p.codes for p in plain]  # reranking chose other samples
+    with pytest.raises(CacheMismatchError, match="candidates"):
+        evaluate(dataclasses.replace(cfg, candidates=1), cache_dir=tmp_path / "cache", generator=counting_generator)
+    with pytest.raises(ValueError, match="candidates"):
+        dataclasses.replace(cfg, temperature=0.0).validate()
