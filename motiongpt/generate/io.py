@@ -57,6 +57,8 @@ def result_record(result: GenerationResult, files: dict[str, str] | None = None)
         "constrained": result.constrained,
         "fix_foot": result.fix_foot,
         "num_new_tokens": result.num_new_tokens,
+        "candidate": result.candidate,
+        "rerank_score": result.rerank_score,
         "files": dict(files or {}),
     }
 

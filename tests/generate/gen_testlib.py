@@ -118,3 +118,22 @@ def assert_clean_caption(text: str) -> None:
     assert text.strip(), "empty caption"
     for bad in ("<Motion Token>", "</Motion Token>", "<motion_id_"):
         assert bad not in text, (bad, text)
+
+
+def clauses_one_by_one(gen, caption: str, seed: int, sampling, cap: int = 12) -> list[int]:
+    """What composed decoding should write for ``caption`` without context: each clause a plain
+    ``t2m_next`` request with the clause's seed, within what a ``cap``-code budget leaves it (14
+    codes, or the fair share, kept for each later clause: ``compose.clause_room`` restated)."""
+    from motiongpt.generate import GenerationRequest
+    from motiongpt.generate.compose import CLAUSE_SEED_STRIDE
+    from motiongpt.llm.tasks import split_clauses
+
+    clauses = split_clauses(caption)
+    codes: list[int] = []
+    for k, clause in enumerate(clauses):
+        left, later = cap - len(codes), len(clauses) - 1 - k
+        room = left - later * max(1, min(14, left // (later + 1))) if later else left
+        one = gen.generate([GenerationRequest("t2m_next", clause, max_length_frames=4 * room,
+                                              seed=seed + k * CLAUSE_SEED_STRIDE)], sampling)[0]
+        codes += one.generated_codes
+    return codes

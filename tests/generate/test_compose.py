@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gen_testlib import NB_CODE, QUICK, make_vq
+from gen_testlib import NB_CODE, QUICK, clauses_one_by_one, make_vq
 from motiongpt.generate import GenerationRequest, MotionGenerator, SamplingConfig
 from motiongpt.generate.compose import (
     CLAUSE_SEED_STRIDE,
@@ -194,14 +194,7 @@ def test_guided_clauses_use_the_clause_unconditional_prompt(composer, monkeypatc
     assert guided_gen.unconditional_prompt_ids("t2m_next") != guided_gen.unconditional_prompt_ids("t2m")
     caption = CAPTIONS[0]
     res = generate_composed(guided_gen, [GenerationRequest("t2m", caption, seed=9)], guided, context_codes=0)[0]
-    codes: list[int] = []
-    for k, clause in enumerate(split_clauses(caption)):
-        left, later = 12 - len(codes), 2 - k
-        room = left - later * max(1, min(14, left // (later + 1))) if later else left
-        one = guided_gen.generate([GenerationRequest("t2m_next", clause, max_length_frames=4 * room,
-                                                     seed=9 + k * CLAUSE_SEED_STRIDE)], guided)[0]
-        codes += one.generated_codes
-    assert res.codes == codes and res.ok
+    assert res.codes == clauses_one_by_one(guided_gen, caption, 9, guided) and res.ok
     # the unguided composer writes other clauses for some seed
     plain = generate_composed(composer, [GenerationRequest("t2m", caption, seed=s) for s in range(4)], guided,
                               context_codes=0)

@@ -12,9 +12,9 @@ import pytest
 import torch
 
 from motiongpt.generate import GenerationRequest, MotionGenerator, SamplingConfig
-from motiongpt.generate.compose import CLAUSE_SEED_STRIDE, generate_composed
+from gen_testlib import clauses_one_by_one
+from motiongpt.generate.compose import generate_composed
 from motiongpt.generate.rerank import CANDIDATE_SEED_STRIDE, best_candidates, sequence_log_probs
-from motiongpt.llm.tasks import split_clauses
 
 SAMPLED = SamplingConfig(temperature=1.0, top_k=0, seed=3)
 
@@ -106,14 +106,7 @@ def test_composed_clauses_are_reranked(vocab_gen):
     sampling = SamplingConfig(temperature=1.0, top_k=0, candidates=3, rerank_uncond_weight=0.5)
     caption = "a person walks forward, then turns left and then jumps."
     res = generate_composed(gen, [GenerationRequest("t2m", caption, seed=9)], sampling, context_codes=0)[0]
-    codes: list[int] = []
-    for k, clause in enumerate(split_clauses(caption)):
-        left, later = 12 - len(codes), 2 - k
-        room = left - later * max(1, min(14, left // (later + 1))) if later else left
-        one = gen.generate([GenerationRequest("t2m_next", clause, max_length_frames=4 * room,
-                                              seed=9 + k * CLAUSE_SEED_STRIDE)], sampling)[0]
-        codes += one.generated_codes
-    assert res.codes == codes and res.ok
+    assert res.codes == clauses_one_by_one(gen, caption, 9, sampling) and res.ok
     # a run without clause copies: clauses reranked by their likelihood alone (no refusal)
     plain_gen = MotionGenerator(g.model, g.tokenizer, g.fmt, g.vq, template=g.template, wrap_output=g.wrapped,
                                 max_motion_tokens=12, trained_tasks=("t2m", "t2m_next"))
@@ -153,6 +146,8 @@ def test_cli_flags(vocab_run, tmp_path, capsys):
                                  "--candidates", "3", "--rerank_uncond_weight", "0.25", "--out_dir", str(out)]) == 0
     doc = json.loads((out / "results.json").read_text())
     assert doc["meta"]["sampling"]["candidates"] == 3 and doc["meta"]["sampling"]["rerank_uncond_weight"] == 0.25
+    (sample,) = doc["samples"]
+    assert sample["candidate"] in (0, 1, 2) and sample["rerank_score"] < 0
 
 
 def test_defaults_agree():
