@@ -358,29 +358,15 @@ class MotionGenerator:
         for i, req in enumerate(requests):
             label = getattr(req, "name", None) or getattr(req, "task", "?")
             try:
-                task = getattr(req, "task", None)
-                if sampling.guided and task not in GUIDANCE_TASKS:
-                    raise ValueError(f"guidance_scale={sampling.guidance_scale}: classifier-free guidance applies to "
-                                     f"text-to-motion tasks {list(GUIDANCE_TASKS)} only, not {task!r} "
-                                     "(generate it in a separate call with guidance_scale 1)")
-                if sampling.guided and task == "t2m_next" and not self.guided_clauses:
-                    raise ValueError(f"guidance_scale={sampling.guidance_scale}: this model's t2m_next records had no "
-                                     "unconditional copies (instruction options uncond_prob > 0 and uncond_tasks "
-                                     "with t2m_next); generate t2m_next with guidance_scale 1")
-                if sampling.guided and task == "t2m_next" and len(getattr(req, "motion_codes", None) or []):
-                    raise ValueError(f"guidance_scale={sampling.guidance_scale}: a t2m_next request with context codes "
-                                     "has no unconditional prompt (only clauses without context are guided)")
-                if sampling.reranked and sampling.rerank_uncond_weight > 0:
-                    what = (f"candidates={sampling.candidates} with rerank_uncond_weight="
-                            f"{sampling.rerank_uncond_weight}")
-                    if task not in GUIDANCE_TASKS:
-                        raise ValueError(f"{what}: the score's unconditional term exists for text-to-motion tasks "
-                                         f"{list(GUIDANCE_TASKS)} only, not {task!r} (pass rerank_uncond_weight 0)")
-                    if task == "t2m_next" and (not self.guided_clauses
-                                               or len(getattr(req, "motion_codes", None) or [])):
-                        raise ValueError(f"{what}: this t2m_next request has no unconditional prompt (a model whose "
-                                         "clauses had unconditional copies, without context codes; or pass "
-                                         "rerank_uncond_weight 0)")
+                # guidance and the reranking score's unconditional term need the unconditional prompt
+                for what, wanted, remedy in (
+                        (f"guidance_scale={sampling.guidance_scale}", sampling.guided,
+                         "generate it in a separate call with guidance_scale 1"),
+                        (f"candidates={sampling.candidates} with rerank_uncond_weight={sampling.rerank_uncond_weight}",
+                         sampling.reranked and sampling.rerank_uncond_weight > 0, "pass rerank_uncond_weight 0")):
+                    why = self._no_unconditional_prompt(req) if wanted else None
+                    if why:
+                        raise ValueError(f"{what}: {why} ({remedy})")
                 plan = plan_request(req, i, self.fmt, self.instructions, max_motion_tokens=max_motion,
                                     max_text_tokens=sampling.max_text_tokens)
                 plan.prompt = self.prompt_text(plan.instruction, plan.input_text)
@@ -406,6 +392,21 @@ class MotionGenerator:
             dup = sorted({n for n in names if names.count(n) > 1})
             raise ValueError(f"sample names must be unique, repeated: {dup[:5]}")
         return plans
+
+    def _no_unconditional_prompt(self, req: GenerationRequest) -> str | None:
+        """Why ``req`` has no unconditional prompt (None when it has one): only the text-to-motion
+        tasks have one, ``t2m_next`` only for a model whose clauses had unconditional copies and
+        without context codes."""
+        task = getattr(req, "task", None)
+        if task not in GUIDANCE_TASKS:
+            return (f"classifier-free guidance and the unconditional prompt apply to text-to-motion tasks "
+                    f"{list(GUIDANCE_TASKS)} only, not {task!r}")
+        if task == "t2m_next" and not self.guided_clauses:
+            return ("this model's t2m_next records had no unconditional copies (instruction options uncond_prob > 0 "
+                    "and uncond_tasks with t2m_next)")
+        if task == "t2m_next" and len(getattr(req, "motion_codes", None) or []):
+            return "a t2m_next request with context codes has no unconditional prompt (only clauses without context)"
+        return None
 
     def prompt_text(self, instruction: str, input_text: str) -> str:
         """The full prompt the model sees (the run's template)."""

@@ -129,8 +129,14 @@ def test_validation(vocab_gen):
         vocab_gen.generate([m2t], reranked)
     # the likelihood alone needs no unconditional prompt: any task
     assert vocab_gen.generate([m2t], SamplingConfig(temperature=1.0, candidates=2, rerank_uncond_weight=0))[0].text
-    with pytest.raises(ValueError, match="no unconditional prompt"):
+    with pytest.raises(ValueError, match="candidates=2 with .*unconditional copies"):
         vocab_gen.generate([GenerationRequest("t2m_next", "jumps")], reranked)
+    g = vocab_gen
+    clause_gen = MotionGenerator(g.model, g.tokenizer, g.fmt, g.vq, template=g.template, wrap_output=g.wrapped,
+                                 trained_tasks=("t2m", "t2m_next"), guided_clauses=True)
+    assert clause_gen.generate([GenerationRequest("t2m_next", "jumps")], reranked)[0].ok
+    with pytest.raises(ValueError, match="candidates=2 with .*context codes.*pass rerank_uncond_weight 0"):
+        clause_gen.generate([GenerationRequest("t2m_next", "jumps", motion_codes=[1, 2])], reranked)
 
 
 def test_cli_flags(vocab_run, tmp_path, capsys):
