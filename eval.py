@@ -68,12 +68,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--compose_reserve", type=int, default=14,
                    help="with --compose: codes of the motion budget kept for each clause after the one being "
                         "written (default 14)")
-    p.add_argument("--candidates", type=int, default=1,
-                   help="text-to-motion: sample this many per motion (per clause with --compose) and keep the one "
-                        "the model itself scores highest (1: off; needs --temperature > 0)")
-    p.add_argument("--rerank_uncond_weight", type=float, default=0.25,
-                   help="with --candidates: weight of the unconditional log-likelihood in the score "
-                        "(0: likelihood; 1: mutual information with the text; default 0.25)")
+    from motiongpt.generate.inputs import add_rerank_arguments  # light: no torch
+
+    add_rerank_arguments(p, unit="text-to-motion caption")
     p.add_argument("--max_motion_tokens", type=int, default=None,
                    help="longest motion (codes) when the model chooses the length (default: the run's data, else 49)")
     p.add_argument("--max_text_tokens", type=int, default=48, help="longest m2t caption in tokens")

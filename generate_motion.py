@@ -83,13 +83,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--compose_reserve", type=int, default=14,
                    help="with --compose: codes of the motion budget kept for each clause after the one being "
                         "written (default 14)")
-    p.add_argument("--candidates", type=int, default=1,
-                   help="sample this many per request (per clause with --compose) and keep the one the model "
-                        "itself scores highest: log p(x | prompt) - w * log p(x | unconditional prompt) "
-                        "(1: off; needs --temperature > 0)")
-    p.add_argument("--rerank_uncond_weight", type=float, default=0.25,
-                   help="w of --candidates' score (0: likelihood; 1: mutual information with the text; "
-                        "> 0 only for text-to-motion tasks; default 0.25)")
+    from motiongpt.generate.inputs import add_rerank_arguments  # light: no torch
+
+    add_rerank_arguments(p)
     p.add_argument("--seed", type=int, default=0, help="seed of the first sample")
     p.add_argument("--max_motion_tokens", type=int, default=None,
                    help="longest motion (codes) when the model chooses the length (default: the run's data, else 49)")

@@ -167,3 +167,17 @@ def build_requests(
             d["name"] = f"{i:03d}" if repeat_times == 1 else f"{i:03d}_{r:02d}"
             out.append(GenerationRequest.from_dict(d))
     return out
+
+
+def add_rerank_arguments(parser: Any, unit: str = "request") -> None:
+    """The reranking options of ``generate_motion.py`` and ``eval.py`` (``--candidates``,
+    ``--rerank_uncond_weight``), with :class:`~motiongpt.generate.request.SamplingConfig`'s defaults."""
+    from motiongpt.generate.request import SamplingConfig
+
+    parser.add_argument("--candidates", type=int, default=SamplingConfig.candidates,
+                        help=f"sample this many per {unit} (per clause with --compose) and keep the one the model "
+                             "itself scores highest: log p(x | prompt) - w * log p(x | unconditional prompt) "
+                             "(1: off; needs --temperature > 0)")
+    parser.add_argument("--rerank_uncond_weight", type=float, default=SamplingConfig.rerank_uncond_weight,
+                        help="w of --candidates' score (0: the likelihood; 1: mutual information with the text; > 0 "
+                             f"only for text-to-motion tasks; default {SamplingConfig.rerank_uncond_weight})")
