@@ -517,16 +517,20 @@ class MotionGenerator:
         cand_seeds = [seeds[i] + j * CANDIDATE_SEED_STRIDE for i in range(len(plans)) for j in range(n)]
         if bar is not None:
             bar.total = len(rows)
-        cand = self._run([plans[i] for i in rows], [ids[i] for i in rows], cand_seeds, sampling, constrained,
-                         batch_size, bar)
-        new_ids = [c[0] for c in cand]
-        scores = sequence_log_probs(self.model, [ids[i] for i in rows], new_ids, pad_id=self.pad_id,
-                                    device=self.device, batch_size=batch_size)
         w = float(sampling.rerank_uncond_weight)
+        # both terms recorded while decoding (the unconditional one from guidance's branch)
+        recorded: list[Any] = [None] * len(rows)
+        cand = self._run([plans[i] for i in rows], [ids[i] for i in rows], cand_seeds, sampling, constrained,
+                         batch_size, bar, scores_out=recorded)
+        scores = [r[0] for r in recorded]
         if w > 0:
-            uncond = {u: self.unconditional_prompt_ids(u) for u in {_uncond_task(plans[i]) for i in rows}}
-            u_scores = sequence_log_probs(self.model, [uncond[_uncond_task(plans[i])] for i in rows], new_ids,
-                                          pad_id=self.pad_id, device=self.device, batch_size=batch_size)
+            if sampling.guided:
+                u_scores = [r[1] for r in recorded]
+            else:  # no unconditional branch ran: score the candidates under the unconditional prompt
+                uncond = {u: self.unconditional_prompt_ids(u) for u in {_uncond_task(plans[i]) for i in rows}}
+                u_scores = sequence_log_probs(self.model, [uncond[_uncond_task(plans[i])] for i in rows],
+                                              [c[0] for c in cand], pad_id=self.pad_id, device=self.device,
+                                              batch_size=batch_size)
             scores = [c - w * u for c, u in zip(scores, u_scores)]
         chosen = best_candidates(scores, n)
         outputs = [cand[i * n + j] for i, j in enumerate(chosen)]
@@ -548,8 +552,11 @@ class MotionGenerator:
                 r.joints, r.features = joints, feats
 
     def _run(self, plans: list[Plan], ids: list[list[int]], seeds: list[int], sampling: SamplingConfig,
-             constrained: bool, batch_size: int, bar: Any) -> list[tuple[list[int], bool]]:
-        """Generate every plan in batches; outputs in the order of ``plans``."""
+             constrained: bool, batch_size: int, bar: Any, scores_out: list[Any] | None = None
+             ) -> list[tuple[list[int], bool]]:
+        """Generate every plan in batches; outputs in the order of ``plans``. ``scores_out`` (a list
+        as long as ``plans``): receives each output's ``(log p(x | prompt), log p(x | unconditional
+        prompt) or None)`` as decoding computed them (see :meth:`_generate_batch`)."""
         # batch prompts of one kind (and, guided, one unconditional prompt) and similar length
         # together: less padding, similar budgets
         order = sorted(range(len(plans)), key=lambda i: (plans[i].spec.kind, _uncond_task(plans[i]), len(ids[i]), i))
@@ -562,17 +569,24 @@ class MotionGenerator:
                 groups.append([i])
         outputs: list[Any] = [None] * len(plans)
         for chunk in groups:
+            scores: list[Any] | None = [] if scores_out is not None else None
             gen = self._generate_batch([plans[i] for i in chunk], [ids[i] for i in chunk],
-                                       [seeds[i] for i in chunk], sampling, constrained)
-            for i, out in zip(chunk, gen):
+                                       [seeds[i] for i in chunk], sampling, constrained, scores_out=scores)
+            for k, (i, out) in enumerate(zip(chunk, gen)):
                 outputs[i] = out
+                if scores_out is not None and scores is not None:
+                    scores_out[i] = scores[k]
             if bar is not None:
                 bar.update(len(chunk))
         return outputs
 
     def _generate_batch(self, plans: list[Plan], ids: list[list[int]], seeds: list[int], sampling: SamplingConfig,
-                        constrained: bool) -> list[tuple[list[int], bool]]:
-        """Generated ids (cut after EOS) and whether EOS came, per row."""
+                        constrained: bool, scores_out: list[Any] | None = None) -> list[tuple[list[int], bool]]:
+        """Generated ids (cut after EOS) and whether EOS came, per row. ``scores_out`` (a list):
+        receives per row ``(log p(ids | prompt), log p(ids | unconditional prompt))`` summed over the
+        row's own tokens under the model's distributions before guidance, constraints or sampling
+        (the second None without guidance), recorded by
+        :class:`~motiongpt.generate.rerank.LogProbRecorder` during decoding."""
         from transformers import GenerationConfig
         from transformers.generation.logits_process import (
             LogitsProcessorList,
@@ -600,13 +614,21 @@ class MotionGenerator:
             extra["past_key_values"] = cache
         budget = max(self._budget(p) for p in plans)
         procs: list[Any] = []
+        rec_c = rec_u = None
+        if scores_out is not None:
+            from motiongpt.generate.rerank import LogProbRecorder
+
+            # first: the model's own conditional logits, before guidance touches them
+            rec_c = LogProbRecorder()
+            procs.append(rec_c)
+            rec_u = LogProbRecorder() if sampling.guided else None
         if sampling.guided:
             from motiongpt.generate.guidance import GuidanceLogitsProcessor
 
             # first: the constraint mask's -inf would make u + s * (c - u) NaN, and temperature,
             # top-k / top-p and the sampler must see the guided distribution
             procs.append(GuidanceLogitsProcessor(self.model, self._unconditional_prefix(_uncond_task(plans[0])),
-                                                 len(ids), width, sampling.guidance_scale))
+                                                 len(ids), width, sampling.guidance_scale, recorder=rec_u))
         if constrained:
             procs.append(MotionConstraintProcessor(self.tables, [p.spec for p in plans], width,
                                                    num_beams=sampling.num_beams))
@@ -636,6 +658,16 @@ class MotionGenerator:
                 rows.append((row[: row.index(eos) + 1], True))
             else:
                 rows.append((row, False))
+        if scores_out is not None and rec_c is not None:
+            lengths = [len(r[0]) for r in rows]
+            rec_c.finish(out[:, width:])
+            cond = rec_c.sums(lengths)
+            if rec_u is not None:
+                rec_u.finish(out[:, width:])
+                unc: list[float | None] = list(rec_u.sums(lengths))
+            else:
+                unc = [None] * len(rows)
+            scores_out.extend(zip(cond, unc))
         return rows
 
     def _prefix_cache(self, ids: list[list[int]]) -> tuple[int, Any]:

@@ -84,7 +84,8 @@ class GuidanceLogitsProcessor(LogitsProcessor):
     ``model``: the model ``generate`` runs (the unconditional branch is the same model).
     ``prefix``: the unconditional prompt's batch-1 cache (:meth:`UnconditionalPrefix.prefill`).
     ``rows``: the batch size. ``prompt_width``: the (padded) width of the conditional prompts;
-    generated tokens start there. ``guidance_scale``: ``s``.
+    generated tokens start there. ``guidance_scale``: ``s``. ``recorder`` (optional, a
+    :class:`~motiongpt.generate.rerank.LogProbRecorder`): called with each step's unconditional logits.
 
     ``generate`` calls it once per step with ``input_ids`` ``(B, prompt_width + t)``; the
     processor keeps the generated tokens its branch has consumed and feeds only the new ones.
@@ -96,7 +97,7 @@ class GuidanceLogitsProcessor(LogitsProcessor):
     """
 
     def __init__(self, model: Any, prefix: UnconditionalPrefix, rows: int, prompt_width: int,
-                 guidance_scale: float) -> None:
+                 guidance_scale: float, recorder: Any = None) -> None:
         scale = float(guidance_scale)
         if not math.isfinite(scale) or scale < 0:
             raise ValueError(f"guidance_scale must be a finite number >= 0, got {guidance_scale!r}")
@@ -107,6 +108,7 @@ class GuidanceLogitsProcessor(LogitsProcessor):
         self.rows = int(rows)
         self.prompt_width = int(prompt_width)
         self.scale = scale
+        self.recorder = recorder  # sees the unconditional logits of every step (reranking's score)
         self._cache: Any = None
         self._fed: torch.Tensor | None = None  # (B, n) generated tokens the branch has consumed
         self._logits: torch.Tensor | None = None  # (B, V) unconditional logits after them
@@ -151,4 +153,6 @@ class GuidanceLogitsProcessor(LogitsProcessor):
         uncond = self.unconditional_logits(input_ids)  # (B, V)
         if uncond.shape[1] != scores.shape[1]:
             raise ValueError(f"unconditional logits have {uncond.shape[1]} columns, the scores {scores.shape[1]}")
+        if self.recorder is not None:
+            self.recorder(input_ids, uncond)
         return guided_log_probs(scores, uncond, self.scale).to(scores.dtype)  # (B, V)

@@ -16,6 +16,11 @@ needs a model trained with unconditional records for the task.
 
 No evaluator, checker or other model takes part: the choice uses only what generation has.
 Measured on the embedded default (BENCHMARKS.md, "Reranking").
+
+Both terms come from the decoding itself (:class:`LogProbRecorder`): the conditional
+log-probabilities are the logits ``generate`` computes anyway, the unconditional ones those of
+classifier-free guidance's branch when guidance is on. Only ``w > 0`` without guidance needs a
+second pass over the candidates (:func:`sequence_log_probs`).
 """
 
 from __future__ import annotations
@@ -24,8 +29,9 @@ from collections.abc import Sequence
 from typing import Any
 
 import torch
+from transformers.generation.logits_process import LogitsProcessor
 
-__all__ = ["CANDIDATE_SEED_STRIDE", "sequence_log_probs", "best_candidates"]
+__all__ = ["CANDIDATE_SEED_STRIDE", "LogProbRecorder", "sequence_log_probs", "best_candidates"]
 
 CANDIDATE_SEED_STRIDE = 7_919_993
 """Candidate ``j`` of a request with seed ``s`` samples with seed ``s + j * CANDIDATE_SEED_STRIDE``
@@ -64,6 +70,54 @@ def sequence_log_probs(model: Any, prompts: Sequence[Sequence[int]], outputs: Se
             tgt = torch.tensor(list(o), dtype=torch.long, device=logits.device)  # (n,)
             scores.append(float(logp.gather(1, tgt[:, None]).sum()))
     return scores
+
+
+class LogProbRecorder(LogitsProcessor):
+    """Sums the log-probabilities of the tokens a batch samples, under the scores it is shown.
+
+    Put in a ``LogitsProcessorList`` where it sees the distribution to score (first: the model's
+    own logits), it returns the scores unchanged. At every step it keeps ``log_softmax(scores)``
+    of that step only; at the next step the token just chosen (``input_ids[:, -1]``) picks its
+    log-probability, so memory is ``(B, V)`` plus ``(B,)`` per step, whatever the vocabulary.
+    :meth:`finish` takes the last step's token from the output; :meth:`sums` then adds up each
+    row's own tokens (what :func:`sequence_log_probs` computes in a separate forward pass).
+    """
+
+    def __init__(self) -> None:
+        self._last: torch.Tensor | None = None  # (B, V) log-probabilities of the current step
+        self._picked: list[torch.Tensor] = []  # per finished step: (B,) log-prob of the chosen token
+
+    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+        if self._last is not None:
+            self._picked.append(self._last.gather(1, input_ids[:, -1:]).squeeze(1))  # (B, V) -> (B,)
+        self._last = torch.log_softmax(scores.float(), dim=-1)  # (B, V)
+        return scores
+
+    @property
+    def steps(self) -> int:
+        """Steps seen so far."""
+        return len(self._picked) + (self._last is not None)
+
+    def finish(self, new_tokens: torch.Tensor) -> None:
+        """Close the last step with the batch's generated tokens ``(B, steps)`` (``generate``'s
+        output after the prompt; each step adds one column)."""
+        if new_tokens.shape[1] != self.steps:
+            raise ValueError(f"{new_tokens.shape[1]} generated columns but {self.steps} recorded steps")
+        if self._last is not None:
+            self._picked.append(self._last.gather(1, new_tokens[:, -1:].to(self._last.device)).squeeze(1))
+            self._last = None
+
+    def sums(self, lengths: Sequence[int]) -> list[float]:
+        """Per row, the summed log-probability of its first ``lengths[r]`` generated tokens (its own
+        tokens: up to and including EOS), after :meth:`finish`."""
+        if self._last is not None:
+            raise RuntimeError("LogProbRecorder.sums before finish()")
+        if not self._picked:
+            return [0.0 for _ in lengths]
+        picked = torch.stack(self._picked, dim=1).double().cpu()  # (B, steps)
+        if len(lengths) != picked.shape[0] or any(n > picked.shape[1] for n in lengths):
+            raise ValueError(f"lengths {list(lengths)} do not fit {tuple(picked.shape)} recorded log-probs")
+        return [float(picked[r, :n].sum()) for r, n in enumerate(lengths)]
 
 
 def best_candidates(scores: Sequence[float], n: int) -> list[int]:

@@ -14,7 +14,7 @@ import torch
 from motiongpt.generate import GenerationRequest, MotionGenerator, SamplingConfig
 from gen_testlib import clauses_one_by_one
 from motiongpt.generate.compose import generate_composed
-from motiongpt.generate.rerank import CANDIDATE_SEED_STRIDE, best_candidates, sequence_log_probs
+from motiongpt.generate.rerank import CANDIDATE_SEED_STRIDE, LogProbRecorder, best_candidates, sequence_log_probs
 
 SAMPLED = SamplingConfig(temperature=1.0, top_k=0, seed=3)
 
@@ -87,6 +87,52 @@ def test_the_best_scored_candidate_is_kept(vocab_gen, weight):
         assert r.candidate == best and r.codes == cands[best].codes
         assert r.rerank_score == pytest.approx(scores[best], abs=1e-3)
     assert len({tuple(c.codes) for c in cands}) > 1  # the candidates differ (else nothing was chosen)
+
+
+@pytest.mark.parametrize("weight", [0.0, 0.5])
+def test_guided_candidates_are_scored_by_the_unguided_model(vocab_gen, weight):
+    """With guidance on, both terms come from the decoding itself (the conditional logits and
+    guidance's unconditional branch): still the model's own log-probabilities before guidance,
+    as unpadded passes give them, and the kept candidate the best of the plain guided samples."""
+    gen, n = vocab_gen, 3
+    reqs = [GenerationRequest("t2m", "a person walks forward.", seed=5, name="a"),
+            GenerationRequest("t2m", "someone jumps up and down twice.", seed=8, name="b")]
+    sampling = SamplingConfig(temperature=1.0, top_k=0, guidance_scale=2.0, candidates=n, rerank_uncond_weight=weight)
+    got = gen.generate(reqs, sampling)
+    plain = dataclasses.replace(sampling, candidates=1)
+    uncond = gen.unconditional_prompt_ids("t2m")
+    for req, r in zip(reqs, got):
+        prompt = gen.plan([req])[0].prompt_ids
+        cands = gen.generate([dataclasses.replace(req, seed=req.seed + j * CANDIDATE_SEED_STRIDE, name=f"{req.name}{j}")
+                              for j in range(n)], plain)
+        scores = [reference_log_prob(gen.model, prompt, new_ids(gen, c))
+                  - weight * reference_log_prob(gen.model, uncond, new_ids(gen, c)) for c in cands]
+        best = max(range(n), key=lambda j: scores[j])
+        assert r.candidate == best and r.codes == cands[best].codes
+        assert r.rerank_score == pytest.approx(scores[best], abs=1e-3)
+
+
+def test_log_prob_recorder_sums_each_rows_own_tokens():
+    """Three steps of a batch of two: the token chosen at a step is read at the next one (or from
+    the output at the end); a row that ended early sums only its own tokens."""
+    torch.manual_seed(0)
+    steps = [torch.randn(2, 5) for _ in range(3)]  # (B, V) scores per step
+    chosen = torch.tensor([[1, 4, 0], [3, 2, 2]])  # (B, steps)
+    rec = LogProbRecorder()
+    prompt = torch.zeros((2, 4), dtype=torch.long)
+    for t, sc in enumerate(steps):
+        ids = torch.cat([prompt, chosen[:, :t]], 1)
+        assert rec(ids, sc) is sc  # scores pass through unchanged
+    with pytest.raises(RuntimeError, match="before finish"):
+        rec.sums([3, 2])
+    with pytest.raises(ValueError, match="2 generated columns but 3"):
+        rec.finish(chosen[:, :2])
+    rec.finish(chosen)
+    logp = [torch.log_softmax(sc.double(), -1) for sc in steps]
+    want = [sum(float(logp[t][0, chosen[0, t]]) for t in range(3)), sum(float(logp[t][1, chosen[1, t]]) for t in range(2))]
+    assert rec.sums([3, 2]) == pytest.approx(want, abs=1e-6)
+    with pytest.raises(ValueError, match="do not fit"):
+        rec.sums([4, 1])
 
 
 def test_candidates_one_is_plain_sampling(vocab_gen):
