@@ -129,7 +129,8 @@ def test_log_prob_recorder_sums_each_rows_own_tokens():
         rec.finish(chosen[:, :2])
     rec.finish(chosen)
     logp = [torch.log_softmax(sc.double(), -1) for sc in steps]
-    want = [sum(float(logp[t][0, chosen[0, t]]) for t in range(3)), sum(float(logp[t][1, chosen[1, t]]) for t in range(2))]
+    want = [sum(float(logp[t][0, chosen[0, t]]) for t in range(3)),
+            sum(float(logp[t][1, chosen[1, t]]) for t in range(2))]
     assert rec.sums([3, 2]) == pytest.approx(want, abs=1e-6)
     with pytest.raises(ValueError, match="do not fit"):
         rec.sums([4, 1])
