@@ -32,7 +32,7 @@ the whole description at once; composed 0.685 with 4 context codes, 0.710 with 1
   without its second repetition) and such motions failed twice as often. On the embedded default
   (3 repeats x 200 held-out captions) reserving 1 / 10 / 14 / 18 codes per later clause scored
   0.725 / 0.757 / 0.775 / 0.713: 14 codes (2.8 s, about one action of the corpus) is the default
-  (on the final demo model 1 vs 14: 0.730 vs 0.827; BENCHMARKS.md, "Counting").
+  (on a later demo model 1 vs 14: 0.730 vs 0.827; BENCHMARKS.md, "Counting").
 * Every clause is decoded under the usual constraints; each result holds the joined codes, the
   summed token count and every clause's problems (prefixed with its clause number).
 """

@@ -292,14 +292,15 @@ class SamplingConfig:
     :mod:`motiongpt.generate.rerank`). Candidate ``j`` samples with the request's seed +
     ``j * CANDIDATE_SEED_STRIDE``; the score is ``log p(x | prompt) - w * log p(x | unconditional
     prompt)`` over the output tokens ``x`` (EOS included), ``w`` = ``rerank_uncond_weight``. No
-    evaluator or outside model takes part. Costs ``candidates`` times the generation plus a scoring
-    pass. Needs sampling (``temperature > 0``): greedy candidates would all be the same."""
+    evaluator or outside model takes part. Costs ``candidates`` times the generation: the score is
+    recorded while decoding (a separate scoring pass only for ``rerank_uncond_weight`` > 0 without
+    guidance). Needs sampling (``temperature > 0``): greedy candidates would all be the same."""
     rerank_uncond_weight: float = 0.25
     """``w`` of the candidates' score, in [0, 1]. 0: the output's likelihood under the prompt (prefers
     short, common motions); 1: its pointwise mutual information with the text (the model as its own
     text-motion matcher); > 0 needs the unconditional prompt guidance uses (text-to-motion requests
-    of a model trained with unconditional records). On the embedded default's validation split
-    (4 candidates, composed): 0 / 0.25 / 0.5 / 0.75 -> 0.923 / 0.928 / 0.903 / 0.887, one
+    of a model trained with unconditional records). On the previous embedded default model's
+    validation split (4 candidates, composed): 0 / 0.25 / 0.5 / 0.75 -> 0.923 / 0.928 / 0.903 / 0.887, one
     candidate 0.902 (BENCHMARKS.md, "Reranking")."""
 
     def validate(self) -> "SamplingConfig":
