@@ -2,7 +2,7 @@
 """Tokenize an instruction dataset once into a cached folder for fine-tuning.
 
     python scripts/prepare_motion.py --data_dir data/hml_vocab --out_dir data/hml_vocab_tiny \\
-        [--base_model tiny|nano|/local/hf/dir] [--template alpaca|chat|auto] [--max_len 512] \\
+        [--base_model tiny|nano|/local/hf/dir] [--template alpaca|alpaca_short|compact|chat|auto] [--max_len 512] \\
         [--train_on_prompt] [--truncate] [--vocab_size 2000] [--format vocab|digits] [--force] \\
         [--config FILE.yaml] [key=value ...]
 
@@ -28,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from motiongpt.config import ConfigError, apply_overrides, load_config  # noqa: E402
 from motiongpt.llm.prepare import PrepareConfig, prepare_dataset  # noqa: E402
+from motiongpt.llm.templates import TEMPLATE_NAMES  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> Path:
@@ -35,7 +36,7 @@ def main(argv: list[str] | None = None) -> Path:
     parser.add_argument("--data_dir", help="folder with train.json (and val.json)")
     parser.add_argument("--out_dir", help="output folder")
     parser.add_argument("--base_model", help="tiny | nano | a local Hugging Face model directory (default tiny)")
-    parser.add_argument("--template", choices=["alpaca", "chat", "auto"], help="prompt template (default alpaca)")
+    parser.add_argument("--template", choices=TEMPLATE_NAMES, help="prompt template (default alpaca)")
     parser.add_argument("--max_len", type=int, help="longest example in tokens (default 512)")
     parser.add_argument("--train_on_prompt", action="store_true", default=None, help="loss on the prompt too")
     parser.add_argument("--truncate", action="store_true", default=None,

@@ -47,6 +47,7 @@ from motiongpt.llm.tasks import MOTION_OUTPUT_TASKS, task_of_instruction
 from motiongpt.llm.templates import (
     DEFAULT_INSTRUCTIONS_PATH,
     IGNORE_INDEX,
+    TEMPLATE_NAMES,
     build_prompt,
     encode_prompt,
     load_instructions,
@@ -99,9 +100,10 @@ class PrepareConfig:
     MotionGPT-LoRA ``train.json``, which has none: pass ``digits``)."""
     nb_code: int | None = None
     """Codebook size; None: from ``motion_format.json``, else 512."""
-    template: Literal["alpaca", "alpaca_short", "chat", "auto"] = "alpaca"
-    """Prompt template (``alpaca_short``: Alpaca's sections without its preamble sentence; ``auto``:
-    the tokenizer's chat template when it has one, else Alpaca)."""
+    template: Literal["alpaca", "alpaca_short", "compact", "chat", "auto"] = "alpaca"
+    """Prompt template (``alpaca_short``: Alpaca's sections without its preamble sentence;
+    ``compact``: instruction and input lines and a ``###`` line; ``auto``: the tokenizer's chat
+    template when it has one, else Alpaca)."""
     max_len: int = 512
     """Longest example (prompt + response + eos) in tokens; longer ones are dropped (or truncated)."""
     train_on_prompt: bool = False
@@ -140,8 +142,8 @@ class PrepareConfig:
             raise ValueError(f"batch_size must be positive, got {self.batch_size}")
         if self.max_records is not None and self.max_records < 1:
             raise ValueError(f"max_records must be positive or None, got {self.max_records}")
-        if self.template not in ("alpaca", "alpaca_short", "chat", "auto"):
-            raise ValueError(f"template must be alpaca, alpaca_short, chat or auto, got {self.template!r}")
+        if self.template not in TEMPLATE_NAMES:
+            raise ValueError(f"template must be one of {', '.join(TEMPLATE_NAMES)}, got {self.template!r}")
         if self.format not in (None, "vocab", "digits"):
             raise ValueError(f"format must be vocab or digits (or None: from motion_format.json), got {self.format!r}")
 

@@ -22,9 +22,12 @@ __all__ = [
     "ALPACA_PROMPT_NO_INPUT",
     "SHORT_PROMPT_WITH_INPUT",
     "SHORT_PROMPT_NO_INPUT",
+    "COMPACT_PROMPT_WITH_INPUT",
+    "COMPACT_PROMPT_NO_INPUT",
     "IGNORE_INDEX",
     "TASKS",
     "TemplateName",
+    "TEMPLATE_NAMES",
     "DEFAULT_INSTRUCTIONS_PATH",
     "resolve_template",
     "build_prompt",
@@ -52,14 +55,23 @@ ALPACA_PROMPT_NO_INPUT = (
 SHORT_PROMPT_WITH_INPUT = "### Instruction:\n{instruction}\n\n### Input:\n{input}\n\n### Response:\n"
 SHORT_PROMPT_NO_INPUT = "### Instruction:\n{instruction}\n\n### Response:\n"
 
+# The instruction line, the input and a ``###`` line before the response: no section headers. With
+# the tiny BPE tokenizer a t2m record's template text drops from 16 tokens (alpaca_short) to 3, a
+# fifth of its length: on a CPU budget where the records' unsupervised prompt is most of the compute,
+# that is a fifth more records per second of training.
+COMPACT_PROMPT_WITH_INPUT = "{instruction}\n{input}\n###\n"
+COMPACT_PROMPT_NO_INPUT = "{instruction}\n###\n"
+
 IGNORE_INDEX = -100
 """Label of tokens that carry no loss (the ``ignore_index`` of ``CrossEntropyLoss``)."""
 
-TemplateName = Literal["alpaca", "alpaca_short", "chat", "auto"]
-_TEMPLATES = ("alpaca", "alpaca_short", "chat", "auto")
+TemplateName = Literal["alpaca", "alpaca_short", "compact", "chat", "auto"]
+TEMPLATE_NAMES: tuple[str, ...] = ("alpaca", "alpaca_short", "compact", "chat", "auto")
+"""Every accepted ``template`` value (the values of :data:`TemplateName`)."""
 _PLAIN_TEMPLATES = {
     "alpaca": (ALPACA_PROMPT_WITH_INPUT, ALPACA_PROMPT_NO_INPUT),
     "alpaca_short": (SHORT_PROMPT_WITH_INPUT, SHORT_PROMPT_NO_INPUT),
+    "compact": (COMPACT_PROMPT_WITH_INPUT, COMPACT_PROMPT_NO_INPUT),
 }
 
 TASKS = ("t2m", "t2m_init", "t2m_last", "t2m_keys", "t2m_keys_pos", "m2t", "pred", "inbetween", "t2m_next")
@@ -89,11 +101,11 @@ def _record_fields(record: Mapping[str, Any], need_output: bool) -> tuple[str, s
     return instruction, inp, out
 
 
-def resolve_template(template: str, tokenizer: Any = None) -> Literal["alpaca", "alpaca_short", "chat"]:
+def resolve_template(template: str, tokenizer: Any = None) -> Literal["alpaca", "alpaca_short", "compact", "chat"]:
     """``auto`` becomes ``chat`` when ``tokenizer`` has a chat template, else ``alpaca``;
     ``chat`` without one is an error."""
-    if template not in _TEMPLATES:
-        raise ValueError(f"unknown prompt template {template!r}; known: {list(_TEMPLATES)}")
+    if template not in TEMPLATE_NAMES:
+        raise ValueError(f"unknown prompt template {template!r}; known: {list(TEMPLATE_NAMES)}")
     has_chat = tokenizer is not None and bool(getattr(tokenizer, "chat_template", None))
     if template == "auto":
         return "chat" if has_chat else "alpaca"
@@ -110,7 +122,8 @@ def build_prompt(record: Mapping[str, Any], template: TemplateName = "alpaca", t
 
     ``alpaca``: the Alpaca template, with the ``### Input:`` block only when ``input`` is non-empty
     (as MotionGPT-LoRA does). ``alpaca_short``: the same sections without Alpaca's preamble
-    sentence. ``chat``: one user turn (instruction, a blank line, input) rendered by
+    sentence. ``compact``: the instruction, the input (when non-empty) and a ``###`` line, each on
+    its own line. ``chat``: one user turn (instruction, a blank line, input) rendered by
     ``tokenizer.apply_chat_template(..., add_generation_prompt=True)``. ``auto``: ``chat`` when the
     tokenizer has a chat template, else ``alpaca``.
     """

@@ -268,9 +268,11 @@ def test_cli(data_dir, tmp_path, capsys):
     cli = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(cli)
     out = cli.main(["--data_dir", str(data_dir), "--out_dir", str(tmp_path / "c"), "--base_model", "nano",
-                    "--max_len", "200", "--truncate", "--vocab_size", "500", "splits=[train]"])
+                    "--max_len", "200", "--truncate", "--vocab_size", "500", "--template", "compact",
+                    "splits=[train]"])
     cfg = yaml.safe_load((out / "prepare_config.yaml").read_text())
     assert (cfg["max_len"], cfg["truncate"], cfg["vocab_size"], cfg["splits"]) == (200, True, 500, ["train"])
+    assert cfg["template"] == "compact"
     printed = json.loads(capsys.readouterr().out)
     assert printed["splits"]["train"]["kept"] == len(load_prepared(out)["train"])
     with pytest.raises(SystemExit):

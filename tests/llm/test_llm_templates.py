@@ -101,6 +101,23 @@ def test_short_template_exact_and_shorter(tokenizer):
     assert any(SHORT_PROMPT_WITH_INPUT.format(instruction="", input="") in t for t in corpus)
 
 
+def test_compact_template_exact_and_shortest(tokenizer):
+    rec = {"instruction": T2M, "input": "a person walks forward.", "output": "1,2"}
+    compact = build_prompt(rec, "compact")
+    assert compact == T2M + "\na person walks forward.\n###\n"
+    assert build_prompt({"instruction": T2M, "input": ""}, "compact") == T2M + "\n###\n"
+    assert resolve_template("compact", tokenizer) == "compact"
+    ids = encode_prompt(tokenizer, compact, "compact")
+    ids_short = encode_prompt(tokenizer, build_prompt(rec, "alpaca_short"), "alpaca_short")
+    assert ids[0] == tokenizer.bos_token_id
+    assert len(ids) < len(ids_short)
+    # the response starts where generation starts: the example's prompt is exactly encode_prompt's ids
+    ex = build_example(rec, tokenizer, "compact")
+    assert ex["input_ids"][: ex["num_prompt_tokens"]] == ids
+    assert ex["labels"][: len(ids)] == [IGNORE_INDEX] * len(ids)
+    assert ex["labels"][len(ids):] == ex["input_ids"][len(ids):]
+
+
 def test_bad_records_and_templates():
     with pytest.raises(ValueError, match="instruction"):
         build_prompt({"input": "x"})
