@@ -729,7 +729,11 @@ def _make_optimizer(model: Any, optim: OptimSection) -> torch.optim.Optimizer:
     groups = [{"params": decay, "weight_decay": optim.weight_decay}]
     if no_decay:
         groups.append({"params": no_decay, "weight_decay": 0.0})
-    return torch.optim.AdamW(groups, lr=optim.lr, betas=tuple(optim.betas), eps=optim.eps)
+    # The fused kernel updates every tensor in one call: on the tiny model on 2 CPU cores an AdamW
+    # step takes 1.6 ms instead of 6.1 ms (torch's CPU default, one tensor at a time; ~3 % of a
+    # training step). It exists for floating tensors on CPU and CUDA only, hence the check.
+    fused = all(p.is_floating_point() and p.device.type in ("cpu", "cuda") for p in decay + no_decay)
+    return torch.optim.AdamW(groups, lr=optim.lr, betas=tuple(optim.betas), eps=optim.eps, fused=fused or None)
 
 
 def _versions() -> dict[str, str]:

@@ -100,6 +100,38 @@ def test_lr_schedule():
     assert lr_at(10, 20, dataclasses.replace(o, schedule="constant")) == 1.0
 
 
+
+
+def test_optimizer_fused_where_supported_and_decays_matrices_only():
+    import torch
+
+    from motiongpt.llm.finetune import _make_optimizer
+    from motiongpt.llm.finetune_config import OptimSection
+
+    o = OptimSection(lr=0.1, weight_decay=0.5)
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.LayerNorm(4))
+    opt = _make_optimizer(model, o)
+    assert opt.defaults["fused"] is True
+    decay, no_decay = opt.param_groups
+    assert [p.ndim for p in decay["params"]] == [2] and decay["weight_decay"] == 0.5
+    assert sorted(p.ndim for p in no_decay["params"]) == [1, 1, 1] and no_decay["weight_decay"] == 0.0
+    # the fused step is AdamW's step: same parameters after a few steps as the one-tensor-at-a-time kernel
+    ref = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.LayerNorm(4))
+    ref.load_state_dict(model.state_dict())
+    ref_opt = torch.optim.AdamW([{"params": [ref[0].weight], "weight_decay": 0.5},
+                                 {"params": [ref[0].bias, ref[1].weight, ref[1].bias], "weight_decay": 0.0}],
+                                lr=0.1, betas=tuple(o.betas), eps=o.eps, foreach=False)
+    x = torch.randn(8, 4)
+    for m, opt_ in ((model, opt), (ref, ref_opt)):
+        for _ in range(3):
+            opt_.zero_grad()
+            m(x).pow(2).sum().backward()
+            opt_.step()
+    for a, b in zip(model.parameters(), ref.parameters(), strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+    # no fused kernel for parameters that are not on CPU / CUDA: the default kernel then
+    assert _make_optimizer(torch.nn.Linear(4, 4, device="meta"), o).defaults["fused"] is None
 def test_cli_help_is_fast_and_hub_ids_fail_fast(prepared, tmp_path):
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     t = time.time()
