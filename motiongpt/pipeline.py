@@ -73,23 +73,30 @@ class DemoConfig:
     llm_base_model: str = "tiny"
     """Preset the LLM is built from (``tiny``; ``nano`` for smoke tests); also the prepare stage's
     tokenizer (a BPE trained on the records)."""
-    prepare_overrides: list[str] = field(default_factory=lambda: ["template=alpaca_short"])
-    """``key=value`` overrides of ``motiongpt.llm.prepare.PrepareConfig``. Default: the Alpaca
-    sections without the preamble sentence (77 instead of 113 tokens per t2m record: a third more
-    records per second of training, and better caption following at equal compute, measured)."""
+    prepare_overrides: list[str] = field(default_factory=lambda: ["template=compact"])
+    """``key=value`` overrides of ``motiongpt.llm.prepare.PrepareConfig``. Default: the ``compact``
+    template (instruction line, input line, ``###`` line): 58 tokens per record on average instead
+    of 71.5 with the Alpaca sections (``alpaca_short``) and 113 with Alpaca's preamble too. Only the
+    response carries a loss, so the prompt is compute without a target: 2,400 packed steps cover
+    1.16 epochs where 2,500 covered 0.95, in the same time (measured; BENCHMARKS.md, "Compact
+    prompts"). A real LLaMA run keeps the template its instruction data was written for
+    (``alpaca``)."""
     full_config: str = "configs/tiny_demo.yaml"
     """Stage-1 fine-tuning config (full training of the preset), relative to the repo or absolute."""
     full_overrides: list[str] = field(default_factory=lambda: [
         # Sized so all of `make demo` stays <= 15 min on 2 CPU cores (corpus + VQ-VAE + renders take
         # ~3 min, evaluator + evaluation ~2 min). Packed rows of 256 tokens (records kept apart by
-        # block-diagonal masks), 5 rows (~17 records, ~1.2k tokens) per step: no padding, 5.7k
+        # block-diagonal masks), 5 rows (~21 records, ~1.2k tokens) per step: no padding, 5.7k
         # tokens/s with two threads vs 4.8k for padded batches of 16 records (measured).
         # Composed caption following rises with steps: counting repetitions is under-fitted (the
         # model miscounts training captions as often as held-out ones), and 2,500 packed steps
-        # (~0.95 epoch) scored 0.905 vs 0.868 at 2,000 (held-out test split, 3 repeats, same data;
-        # BENCHMARKS.md, "Counting is under-fitted"), so the budget goes here rather than to stage 2.
-        "train.max_steps=2500", "batch.packing=true", "batch.max_seq_len=256", "batch.micro_batch_size=5",
-        "train.eval_every=1250", "train.eval_max_batches=16", "train.save_every=2500",
+        # (~0.95 epoch of Alpaca-sectioned records) scored 0.905 vs 0.868 at 2,000 (held-out test
+        # split, 3 repeats, same data; BENCHMARKS.md, "Counting is under-fitted"), so the budget goes
+        # here rather than to stage 2. With the compact template a step holds more records (their
+        # loss positions cost a little more: 0.213 vs 0.209 s per step), so 2,400 steps (1.16 epochs)
+        # take the time 2,500 took before.
+        "train.max_steps=2400", "batch.packing=true", "batch.max_seq_len=256", "batch.micro_batch_size=5",
+        "train.eval_every=1200", "train.eval_max_batches=16", "train.save_every=2400",
         "optim.warmup_steps=20", "train.progress_bar=false", "train.tensorboard=false",
     ])
     """``key=value`` overrides of the stage-1 config (``base_model``, ``prepared``, ``vq_dir`` and
