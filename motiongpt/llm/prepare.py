@@ -48,6 +48,7 @@ from motiongpt.llm.templates import (
     DEFAULT_INSTRUCTIONS_PATH,
     IGNORE_INDEX,
     TEMPLATE_NAMES,
+    TemplateName,
     build_prompt,
     encode_prompt,
     load_instructions,
@@ -100,7 +101,7 @@ class PrepareConfig:
     MotionGPT-LoRA ``train.json``, which has none: pass ``digits``)."""
     nb_code: int | None = None
     """Codebook size; None: from ``motion_format.json``, else 512."""
-    template: Literal["alpaca", "alpaca_short", "compact", "chat", "auto"] = "alpaca"
+    template: TemplateName = "alpaca"
     """Prompt template (``alpaca_short``: Alpaca's sections without its preamble sentence;
     ``compact``: instruction and input lines and a ``###`` line; ``auto``: the tokenizer's chat
     template when it has one, else Alpaca)."""

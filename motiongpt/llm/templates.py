@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Iterable, Literal, Mapping
+from typing import Any, Iterable, Literal, Mapping, get_args
 
 from motiongpt.utils.files import read_json
 
@@ -66,7 +66,7 @@ IGNORE_INDEX = -100
 """Label of tokens that carry no loss (the ``ignore_index`` of ``CrossEntropyLoss``)."""
 
 TemplateName = Literal["alpaca", "alpaca_short", "compact", "chat", "auto"]
-TEMPLATE_NAMES: tuple[str, ...] = ("alpaca", "alpaca_short", "compact", "chat", "auto")
+TEMPLATE_NAMES: tuple[str, ...] = get_args(TemplateName)
 """Every accepted ``template`` value (the values of :data:`TemplateName`)."""
 _PLAIN_TEMPLATES = {
     "alpaca": (ALPACA_PROMPT_WITH_INPUT, ALPACA_PROMPT_NO_INPUT),
