@@ -36,8 +36,8 @@ task               input
 =================  ==============================================================================
 
 ``t2m_next`` (sequential text-to-motion, in the spirit of TEACH, Athanasiou et al. 2022) needs
-temporal segment annotations: a clip whose caption splits into clauses at its "then" connectors
-(:func:`split_clauses`) as many as the clip has annotated segments gives one record per clause,
+temporal segment annotations: a clip whose caption splits into clauses at its sequencing connectors
+(:func:`split_clauses`; the templates' "then") as many as the clip has annotated segments gives one record per clause,
 the clause's own codes as output and the last ``next_context_codes`` codes before it as input
 (none by default: see :class:`TaskConfig`).
 A model trained on them writes a long description clause by clause
@@ -286,20 +286,191 @@ def _check_caption(caption: str, what: str) -> str:
     return caption.strip()
 
 
-_CLAUSE_SPLIT_RE = re.compile(r",?\s+(?:and\s+)?then\s+", re.IGNORECASE)
+# ---- clause splitting (split_clauses): the connectors people write, see its docstring
+
+_TIME_AMOUNT = (r"(?:(?:a|an|one|two|three|some|a\s+few|several)\s+(?:moments?|seconds?|secs?|minutes?|while|bit|beat)\s+"
+                r"|(?:a\s+)?little\s+|(?:shortly|soon|much|not\s+long)\s+)?")
+_SOON = r"(?:(?:right|just|shortly|soon|immediately|directly|straight)\s+)?"
+# connectors that put the next clause after the one before them ("then" is the templates' own)
+_SEQ_WORDS = (
+    r"then",
+    _SOON + r"after\s+(?:that|this|which)",
+    _SOON + r"afterwards?",
+    r"after\s+(?:a\s+(?:while|moment|second|bit|beat)|some\s+time|a\s+few\s+(?:seconds|moments))",
+    _TIME_AMOUNT + r"later(?:\s+on)?",
+    r"subsequently",
+    r"(?:and\s+)?(?:finally|lastly|eventually)",
+    r"followed\s+by",
+    r"(?:once|when)\s+(?:done|finished|complete|completed)",
+)
+# connectors that put the next clause BEFORE the one before them ("X. Before that, Y" -> [Y, X])
+_REV_WORDS = (r"but\s+first", r"(?:before|prior\s+to)\s+(?:that|this)")
+_CONN_BODY = r"(?:" + "|".join(_SEQ_WORDS) + r")"
+_REV_BODY = r"(?:" + "|".join(_REV_WORDS) + r")"
+# "next" only where it starts a clause (after a comma, "and", a sentence start) and not "next to"
+_NEXT_BODY = r"next(?!\s+to\b)"
+_FOLLOWS = r"(?=[\s,]+[^\s,])"  # something must follow: "a person walks then" stays one clause
+_CONN_SPLIT_RE = re.compile(
+    r"(?:(?:^|[\s,]+)(?:and\s+)?(?P<seq>" + _CONN_BODY + r")"
+    r"|(?:^|[\s,]+)(?:and\s+)?(?P<rev>" + _REV_BODY + r")"
+    r"|(?:^|\s*,[\s,]*|[\s,]+and\s+)(?P<next>" + _NEXT_BODY + r"))" + _FOLLOWS + r"[\s,]*",
+    re.IGNORECASE,
+)
+_SENTENCE_RE = re.compile(r"[.!?]+\s+|\s*;[;\s]*")
+_LEAD_RE = re.compile(
+    r"^(?:(?:and|" + _CONN_BODY + "|" + _NEXT_BODY + r"|first\s+of\s+all|first(?:ly)?|at\s+first"
+    r"|to\s+(?:begin|start)(?:\s+with)?)(?:[\s,]+|$))+",
+    re.IGNORECASE,
+)
+_PRONOUN = r"(?:he|she|they|someone|somebody)"
+_PERSON_NOUN = (r"(?:person|man|woman|guy|girl|boy|child|kid|lady|gentleman|figure|human|character|individual"
+                r"|dancer|athlete|player|actor|subject|people|men|women)")
+_SUBJECT_ONLY_RE = re.compile(
+    r"(?:" + _PRONOUN + r"|i|we|you|(?:(?:a|an|the|this|that|one)\s+)?(?:[a-z]+\s+){0,2}?" + _PERSON_NOUN + r")",
+    re.IGNORECASE,
+)
+_TRAILING_PRONOUN_RE = re.compile(r"^(?P<head>.*?)(?:,\s*|\s+and\s+|[\s,]+and\s+)(?P<subj>" + _PRONOUN + r")$",
+                                  re.IGNORECASE)
+# what "before" / "after" must be followed by to order clauses: a gerund ("after turning"), a
+# subject and its verb ("before he leaves") or an action noun ("after a jump"); otherwise
+# ("runs after the dog", "stands before the mirror") the word is part of the clause
+_NOT_GERUND = r"(?:during|nothing|something|anything|everything|morning|evening|ceiling|thing|string|ring|king|wing|building|clothing)"
+_ACTION_NOUN = (r"(?:jumps?|hops?|leaps?|squats?|kicks?|punch(?:es)?|turns?|spins?|twirls?|waves?|claps?|steps?|runs?"
+                r"|walks?|jogs?|sprints?|pauses?|rests?|breaks?|bows?|lunges?|stretch(?:es)?|dances?|falls?|rolls?"
+                r"|cartwheels?|handstands?|somersaults?|flips?|throws?|swings?|push-?ups?|sit-?ups?|crouch(?:es)?)")
+_EVENT = (r"(?:(?!" + _NOT_GERUND + r"\b)[a-z]+ing\b"
+          r"|(?:" + _SUBJECT_ONLY_RE.pattern + r")\s+[a-z]"
+          r"|(?:(?:a|an|the|his|her|their|its|one|two|three|four|five|some|a\s+few|another)\s+)(?:[a-z]+\s+){0,2}?"
+          + _ACTION_NOUN + r"\b)")
+_ORDER_WORD = r"(?:(?:right|just|shortly|soon|immediately|directly|straight|long)\s+)?(?P<word>before|after|prior\s+to)"
+_ORDER_LEAD_RE = re.compile(r"^" + _ORDER_WORD + r"\s+(?=" + _EVENT + r")(?P<rest>.+)$", re.IGNORECASE)
+_ORDER_INNER_RE = re.compile(r"[\s,]+" + _ORDER_WORD + r"\s+(?=" + _EVENT + r")", re.IGNORECASE)
+_SUBJECT_START_RE = re.compile(r"\s+(?=(?:" + _SUBJECT_ONLY_RE.pattern + r")\s+[a-z])", re.IGNORECASE)
+
+
+def _clean_clause(part: str) -> str:
+    """A piece without the connector words, "first" and punctuation at its start and end."""
+    part = part.strip(" ,;.!?")
+    part = _LEAD_RE.sub("", part).strip(" ,;.!?")
+    return part
+
+
+def _order_clauses(part: str, depth: int = 0) -> list[str]:
+    """``part`` as clauses in time order, at the "before" / "after" that order two events:
+    ``X before Y`` / ``before Y, X`` -> ``[X, Y]``; ``X after Y`` / ``after Y, X`` -> ``[Y, X]``."""
+    part = _clean_clause(part)
+    if not part or depth > 4:
+        return [part] if part else []
+    lead = _ORDER_LEAD_RE.match(part)
+    if lead:
+        rest = lead.group("rest")
+        event, sep, main = rest.partition(",")
+        if not sep:  # "after turning around he walks": the main clause starts at its subject
+            m = _SUBJECT_START_RE.search(rest)
+            event, main = (rest[:m.start()], rest[m.end():]) if m else (rest, "")
+        event, main = _clean_clause(event), _clean_clause(main)
+        if event and main:
+            ev, mn = _order_clauses(event, depth + 1), _order_clauses(main, depth + 1)
+            return mn + ev if lead.group("word").lower() != "after" else ev + mn
+        return [part]
+    for m in _ORDER_INNER_RE.finditer(part):
+        head, tail = _clean_clause(part[:m.start()]), part[m.start():].strip(" ,")
+        if not head:
+            continue
+        # "X, after Y, Z": Y and Z follow X; "X after Y": Y comes first
+        tail_lead = _ORDER_LEAD_RE.match(tail)
+        if "," in tail and tail_lead and len(_order_clauses(tail, depth + 1)) > 1:
+            return _order_clauses(head, depth + 1) + _order_clauses(tail, depth + 1)
+        event = _clean_clause(part[m.end():])
+        if not event:
+            continue
+        first, second = (event, head) if m.group("word").lower() == "after" else (head, event)
+        return _order_clauses(first, depth + 1) + _order_clauses(second, depth + 1)
+    return [part]
+
+
+def _sentence_clauses(sentence: str) -> list[str]:
+    """The clauses of one sentence (no "." / ";" inside), in time order."""
+    pieces: list[str] = []
+    reverse: list[bool] = []  # piece k goes before piece k - 1 ("but first", "before that")
+    pos, rev = 0, False
+    for m in _CONN_SPLIT_RE.finditer(sentence):
+        pieces.append(sentence[pos:m.start()])
+        reverse.append(rev)
+        rev = m.group("rev") is not None
+        pos = m.end()
+    pieces.append(sentence[pos:])
+    reverse.append(rev)
+    pieces = [_clean_clause(p) for p in pieces]
+    # a subject standing alone before its connector ("He then jumps", "and she finally waves")
+    # belongs to the clause after it
+    for k in range(len(pieces) - 1):
+        if not pieces[k + 1]:
+            continue
+        if _SUBJECT_ONLY_RE.fullmatch(pieces[k]):
+            pieces[k], pieces[k + 1] = "", f"{pieces[k]} {pieces[k + 1]}"
+            continue
+        m = _TRAILING_PRONOUN_RE.match(pieces[k])
+        if m and _clean_clause(m.group("head")):
+            pieces[k], pieces[k + 1] = _clean_clause(m.group("head")), f"{m.group('subj')} {pieces[k + 1]}"
+    groups: list[list[str]] = []
+    for piece, back in zip(pieces, reverse):
+        clauses = _order_clauses(piece)
+        if not clauses:
+            continue
+        if back and groups:
+            groups.insert(len(groups) - 1, clauses)
+        else:
+            groups.append(clauses)
+    return [c for g in groups for c in g]
 
 
 def split_clauses(text: str) -> list[str]:
-    """The clauses of a description, split at its sequencing connectors ("then", ", then",
-    "and then", ", and then"): ``"a man walks forward, then jumps twice."`` ->
-    ``["a man walks forward", "jumps twice"]``.
+    """The clauses of a motion description in the order they happen, split at its sequencing
+    connectors: ``"a man walks forward, then jumps twice."`` -> ``["a man walks forward",
+    "jumps twice"]``.
 
-    A trailing full stop is dropped; "and" alone does not split ("squats down and stands back up"
-    is one action). A text without connectors is one clause.
+    Users write their own sentences (composed decoding splits them, ``t2m_next`` writes each
+    clause), so the connectors people write are understood, not only the corpus's templates:
+
+    * **in order** -- "then" (", then", "and then", ", and then"), "after that" / "after this" /
+      "after which" (also "right/shortly/soon ... after that"), "afterwards" / "afterward", "later"
+      ("a moment later", "later on"), "subsequently", "finally" / "lastly" / "eventually" (with or
+      without "and"), "after a while" / "after a moment", "followed by" (the next clause may be a noun phrase or gerund: "walks
+      forward followed by a jump" -> ``[..., "a jump"]``), "once done" / "when finished",
+      "next" (only starting a clause: after a comma, "and" or a sentence start; never "next to"),
+      "; " and sentence breaks (". ", "! ", "? ");
+    * **in reverse** -- "but first" and "before that" / "prior to that" put the next clause before
+      the previous one ("a man jumps. Before that, he waves" -> ``["he waves", "a man jumps"]``);
+    * **before / after** order the two events they join when what follows them is an event -- a
+      gerund ("after turning"), a subject and verb ("before he leaves") or an action noun ("after a
+      jump"): "X before Y" -> ``[X, Y]``, "X after Y" -> ``[Y, X]``, "before Y, X" -> ``[X, Y]``,
+      "after Y, X" -> ``[Y, X]`` ("after Y X" without the comma splits where X's subject starts:
+      "after turning around he walks"). Otherwise they are part of the clause ("runs after the
+      dog", "stands before the mirror"). So "steps to the left after turning" ->
+      ``["turning", "steps to the left"]``: the words say the turn comes first.
+
+    Clauses keep their own words (no lemmatizing, no subject moved): connector words, a leading
+    "first" ("First, X, then Y" -> ``[X, Y]``; "a person first walks" keeps it, as the templates
+    write it) and commas at a clause's edges are dropped; a subject standing alone before its
+    connector joins the next clause ("He then jumps" -> ``"He jumps"``, "A person then turns" ->
+    ``["A person turns"]``). The subject stays in the first clause as written -- so after
+    reordering ("a man jumps after walking") it is in the later clause. Case and extra spaces or
+    commas do not matter. A trailing full stop is dropped and empty clauses removed; "and" alone
+    never splits ("squats down and stands back up" is one action), nor does a connector with
+    nothing after it ("jumps later", "a person walks then"). A text without connectors is one
+    clause, and so is one of connector words only ("then").
+
+    The corpus's template captions (``then`` connectors only) split exactly as before the wider
+    connectors were added (tests/llm/test_clauses.py checks every template phrase), so the
+    ``t2m_next`` records built from them do not change.
     """
-    body = " ".join(str(text).split()).rstrip(".").strip()
-    parts = [p.strip(" ,") for p in _CLAUSE_SPLIT_RE.split(body)]
-    return [p for p in parts if p]
+    body = " ".join(str(text).split()).strip().rstrip(".").strip()
+    clauses: list[str] = []
+    for sentence in _SENTENCE_RE.split(body):
+        clauses += _sentence_clauses(sentence.strip())
+    clauses = [c for c in clauses if c]
+    return clauses if clauses or not body.strip(" ,;.!?") else [body]  # connector words alone: as written
 
 
 def format_next_input(clause: str, context: Sequence[int], fmt: MotionTokenFormat) -> str:

@@ -447,7 +447,8 @@ def test_task_config_validation(kwargs, match):
         ("a man walks forward, then jumps twice.", ["a man walks forward", "jumps twice"]),
         ("someone first raises an arm then kicks, and then waves and then claps.",
          ["someone first raises an arm", "kicks", "waves", "claps"]),
-        ("A person Then turns", ["A person", "turns"]),
+        ("A person walks Then turns", ["A person walks", "turns"]),  # any case
+        ("A person Then turns", ["A person turns"]),  # a subject alone joins the clause after it
         ("squats down and stands back up.", ["squats down and stands back up"]),  # "and" alone: one action
         ("he strengthens then rests", ["he strengthens", "rests"]),  # "then" inside a word does not split
         ("a person walks then", ["a person walks then"]),  # nothing after it
