@@ -194,7 +194,9 @@ class MotionGenerator:
         > 0 and ``uncond_tasks`` with ``t2m_next``): ``t2m_next`` requests without context can be
         guided, against the canonical ``t2m_next`` instruction with an empty input."""
         self.instructions = load_instructions()
-        vocab_size = int(model.get_output_embeddings().weight.shape[0])
+        # the logits' width: the head's rows, or the whole vocabulary a compact head is spread over
+        # (motiongpt.llm.text_conditioned)
+        vocab_size = int(getattr(model.config, "full_vocab_size", 0) or model.get_output_embeddings().weight.shape[0])
         self.tables = TokenTables.build(tokenizer, fmt, wrapped=self.wrapped, vocab_size=vocab_size,
                                         device=self.device)
         self.max_positions = int(getattr(model.config, "max_position_embeddings", 0) or 0) or None

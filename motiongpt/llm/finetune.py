@@ -270,7 +270,7 @@ def tail_on_rows(module: torch.nn.Module, keep: torch.Tensor) -> Iterator[list[i
             h.remove()
 
 
-POSITIONWISE_TAIL_MODEL_TYPES = ("llama", "mistral", "qwen2", "qwen3")
+POSITIONWISE_TAIL_MODEL_TYPES = ("llama", "mistral", "qwen2", "qwen3", "motiongpt_text_llama")
 """Architectures whose decoder block is ``h = h + self_attn.o_proj(attn(norm(h)))`` then
 ``h = h + mlp(norm(h))`` with a dense position-wise ``mlp``: :func:`tail_on_rows` may restrict
 the last block's ``o_proj`` and ``mlp`` to the supervised positions."""
@@ -336,6 +336,16 @@ def prefix_sharing_allowed(model: Any, max_seq_len: int) -> bool:
                    for m in model.modules())
 
 
+def _output_rows(model: Any) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """``(row_of, output_ids)`` of a model whose head covers only some token ids, else None."""
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    base = getattr(base, "module", base)  # DDP
+    maps = getattr(base, "_row_maps", None)
+    if maps is None:
+        return None
+    return maps(next(base.parameters()).device)
+
+
 def causal_lm_loss(
     model: Any,
     head: torch.nn.Module | None,
@@ -365,6 +375,18 @@ def causal_lm_loss(
     ``rows_only=False`` computes full logits (B, L, V) first; all give the same loss and gradients
     to float rounding (tested).
     """
+    rows = _output_rows(model)
+    if rows is not None:
+        # a model with its own output rows (text_conditioned): logits over those rows, targets mapped
+        forward_kwargs = {**forward_kwargs, "full_logits": False}
+        row_of = rows[0]
+        mapped = torch.where(targets == IGNORE_INDEX, targets, row_of[targets.clamp(min=0)])  # (B, L)
+        outside = (mapped < 0) & (targets != IGNORE_INDEX)  # (B, L)
+        if bool(outside.any()):
+            bad = targets[outside][:5].tolist()
+            raise ValueError(f"target token id(s) {bad} are not among the model's output rows (motion tokens, eos, "
+                             "pad): a text-conditioned model writes motion only")
+        targets = mapped
     if not rows_only or head is None:
         logits = model(input_ids=input_ids, use_cache=False, **forward_kwargs).logits  # (B, L, V)
         return torch.nn.functional.cross_entropy(
@@ -551,6 +573,10 @@ def _lora_config(cfg: FinetuneConfig, model: Any, token_ids: list[int], mode: st
     elif mode == "modules_to_save":
         modules_to_save += [emb] + ([head] if head is not None else [])
         kw["ensure_weight_tying"] = tied
+    from motiongpt.llm.text_conditioned import ENCODER_MODULES, is_text_conditioned
+
+    if is_text_conditioned(model):
+        kw["exclude_modules"] = ENCODER_MODULES  # the frozen text encoder has q_proj ... too
     return LoraConfig(
         r=cfg.lora.r,
         lora_alpha=cfg.lora.alpha,
@@ -599,6 +625,18 @@ def _build_model(
         elif resume_dir is not None:
             model, _ = load_base_model(str(resume_dir), tok, method="full", dtype=cfg.dtype, device=device)
             info["base_model_path"] = None
+        elif cfg.text_encoder:
+            from motiongpt.llm.model import get_preset
+            from motiongpt.llm.text_conditioned import build_text_conditioned_model
+
+            enc_dir = Path(cfg.text_encoder)
+            _check_tokenizer_compatible(enc_dir, tok)
+            ids = add_motion_tokens(tok, None, fmt)  # the prepared tokenizer holds them; ids only
+            model = build_text_conditioned_model(get_preset(cfg.base_model, cfg.preset_overrides), tok, enc_dir,
+                                                 cfg.text_encoder_layers, ids.all_ids(), seed=cfg.seed)
+            model = model.to(device)
+            info.update(base_model_path=None, text_encoder=str(enc_dir.resolve()),
+                        text_encoder_layers=cfg.text_encoder_layers)
         else:
             model, _ = load_base_model(cfg.base_model, tok, method="full", dtype=cfg.dtype, device=device,
                                        seed=cfg.seed, preset_overrides=cfg.preset_overrides)
@@ -620,7 +658,10 @@ def _build_model(
         # load_base_model raises OfflineModelError at once for anything that is not a local dir
         model, _ = load_base_model(src, tok, method=cfg.method, dtype=cfg.dtype, device=device)
     rows_before = model.get_input_embeddings().weight.shape[0]
-    ids = add_motion_tokens(tok, model, fmt, seed=cfg.motion_init_seed)  # no-op when the rows exist
+    from motiongpt.llm.text_conditioned import is_text_conditioned
+
+    # a text-conditioned model's rows were fixed when it was built
+    ids = add_motion_tokens(tok, None if is_text_conditioned(model) else model, fmt, seed=cfg.motion_init_seed)
     info["new_rows"] = int(model.get_input_embeddings().weight.shape[0] - rows_before)
     info["motion_token_ids"] = len(ids.all_ids())
 

@@ -159,6 +159,14 @@ class FinetuneConfig:
     this toolkit runs offline."""
     preset_overrides: list[str] = field(default_factory=list)
     """``key=value`` changes of the preset architecture (``hidden_size=128``); presets only."""
+    text_encoder: str = ""
+    """With a preset ``base_model`` and ``method: full``: a local pretrained causal LM directory
+    (LLaMA family) whose first ``text_encoder_layers`` blocks, frozen, read the prompt's words for
+    the preset decoder (:mod:`motiongpt.llm.text_conditioned`); the data must be prepared with that
+    model's tokenizer (``prepare_motion.py --base_model DIR``). Empty: the preset reads its own
+    token embeddings."""
+    text_encoder_layers: int = 4
+    """Blocks of ``text_encoder`` kept (its first ones)."""
     prepared: str = ""
     """Prepared dataset directory (``motiongpt.llm.prepare.prepare_dataset`` output: ``train/``, ``val/``,
     ``tokenizer/``, ``motion_format.json``, ``prepare_config.yaml``)."""
@@ -242,6 +250,12 @@ def check_finetune_config(cfg: FinetuneConfig) -> FinetuneConfig:
             f"batch.micro_batch_tokens={b.micro_batch_tokens} is below one packed row "
             f"(batch.max_seq_len={b.max_seq_len})"
         )
+    if cfg.text_encoder and (cfg.base_model not in ("tiny", "nano") or cfg.method != "full"):
+        raise ConfigError("text_encoder needs a preset base_model (tiny, nano) and method full: it builds a "
+                          f"new decoder (got base_model={cfg.base_model!r}, method={cfg.method!r}); LoRA on "
+                          "its output directory is a second stage")
+    if cfg.text_encoder_layers < 1:
+        raise ConfigError(f"text_encoder_layers must be >= 1, got {cfg.text_encoder_layers}")
     if not lo.target_modules and cfg.method != "full":
         raise ConfigError("lora.target_modules is empty")
     if b.packing and b.packing_attention == "mask4d" and cfg.attn_implementation.startswith("flash"):

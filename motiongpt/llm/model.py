@@ -356,6 +356,8 @@ def add_motion_tokens(
     from tokenizers import AddedToken
 
     strings = motion_token_strings(fmt)
+    if model is not None and getattr(getattr(model, "config", None), "model_type", None) == "motiongpt_text_llama":
+        model = None  # its rows were fixed when it was built (motiongpt.llm.text_conditioned)
     vocab = tokenizer.get_vocab()
     old_len = len(tokenizer)
     missing = [s for s in strings if s not in vocab]
@@ -581,6 +583,8 @@ def load_base_model(
         return model, tok
 
     from transformers import AutoModelForCausalLM
+
+    import motiongpt.llm.text_conditioned  # noqa: F401  (registers its model type with AutoModelForCausalLM)
 
     if not (path / "config.json").is_file():
         raise OfflineModelError(f"{name!r} is a directory but holds no config.json: not a Hugging Face checkpoint")

@@ -30,9 +30,10 @@ def _captions(n: int, seed: int) -> list[str]:
 
 
 def make_prepared(root: Path, *, n_train: int = 24, n_val: int = 6, seed: int = 0, kind: str = "vocab",
-                  train_on_prompt: bool = False) -> Path:
-    """A small prepared dataset (t2m and m2t records over ``NB_CODE`` codes) at ``root``, made by
-    ``motiongpt.llm.prepare.prepare_dataset`` from instruction records written next to it."""
+                  train_on_prompt: bool = False, base_model: str = "nano", m2t: bool = True) -> Path:
+    """A small prepared dataset (t2m and, with ``m2t``, m2t records over ``NB_CODE`` codes) at
+    ``root``, made by ``motiongpt.llm.prepare.prepare_dataset`` from instruction records written next
+    to it, with ``base_model``'s tokenizer (a preset: a BPE trained on the records)."""
     from motiongpt.llm.dataset_builder import write_records
     from motiongpt.llm.prepare import PrepareConfig, prepare_dataset
     from motiongpt.llm.templates import load_instructions
@@ -49,7 +50,7 @@ def make_prepared(root: Path, *, n_train: int = 24, n_val: int = 6, seed: int = 
         out = []
         for i, cap in enumerate(captions):
             codes = [rng.randrange(NB_CODE) for _ in range(rng.randint(4, 12))]
-            if i % 3:
+            if i % 3 or not m2t:
                 out.append({"instruction": instr["t2m"][0], "input": cap, "output": codes_to_text(codes, fmt),
                             "task": "t2m"})
             else:
@@ -62,7 +63,7 @@ def make_prepared(root: Path, *, n_train: int = 24, n_val: int = 6, seed: int = 
     if n_val:
         write_records(records_dir / "val.json", records(caps[n_train:]))
     save_motion_format(fmt, records_dir)
-    prepare_dataset(PrepareConfig(data_dir=str(records_dir), out_dir=str(root), base_model="nano", max_len=256,
+    prepare_dataset(PrepareConfig(data_dir=str(records_dir), out_dir=str(root), base_model=base_model, max_len=256,
                                   train_on_prompt=train_on_prompt, vocab_size=360, seed=seed))
     return root
 
