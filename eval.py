@@ -10,7 +10,8 @@ Writes ``OUT/metrics.json`` (every figure, per repeat too) and ``OUT/metrics.md`
 text-to-motion table (rows Real, VQ-VAE reconstruction, ours; R-precision top-1/2/3, FID, MM-Dist,
 Diversity, MultiModality as mean ± 95 % half-width over the repeats), then key-token tasks
 (tokens placed, key-pose distance), m2t (BLEU, ROUGE-L, CIDEr, R-precision of the captions),
-pred / inbetween (ADE / FDE, FID, Diversity) and, on the synthetic corpus, semantic accuracy.
+pred / inbetween (ADE / FDE, FID, Diversity) and, on the synthetic corpus, semantic accuracy
+(with ``--captions FILE``, also of text-to-motion from that file's captions, e.g. rewordings).
 
 Resumable: the generations of every repeat and task are cached under ``OUT/cache``; a re-run
 reuses the finished ones (more ``--repeats`` only adds the missing repeats). A cache made with
@@ -74,6 +75,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max_motion_tokens", type=int, default=None,
                    help="longest motion (codes) when the model chooses the length (default: the run's data, else 49)")
     p.add_argument("--max_text_tokens", type=int, default=48, help="longest m2t caption in tokens")
+    p.add_argument("--captions", action="append", default=None, metavar="FILE",
+                   help="file of '<clip id>#<caption>' lines (scripts/make_rewordings.py): text-to-motion from these "
+                        "captions with the t2m settings, semantic accuracy per file (synthetic corpus); repeatable")
     p.add_argument("--batch_size", type=int, default=32, help="generation batch size")
     p.add_argument("--bertscore_model", default=None, help="local model directory for BERTScore (m2t)")
     p.add_argument("--device", default="cpu", help="cpu or cuda[:N]")
@@ -99,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
         candidates=args.candidates, rerank_uncond_weight=args.rerank_uncond_weight,
         max_motion_tokens=args.max_motion_tokens,
         max_text_tokens=args.max_text_tokens, batch_size=args.batch_size,
-        bertscore_model=args.bertscore_model, device=args.device,
+        bertscore_model=args.bertscore_model, device=args.device, captions=args.captions or [],
     )
     try:
         cfg.validate()  # a bad option fails before the heavy imports

@@ -26,6 +26,11 @@ What one repeat ``r`` does (the papers use 20 repeats and report mean and 95 % h
     (:func:`~motiongpt.eval.protocol.t2m_metrics`), MultiModality on ``mm_texts`` texts x
     ``mm_gens`` generations, and, on the synthetic corpus (a ``labels/`` folder), semantic accuracy
     overall and per action family (:func:`~motiongpt.eval.semantic.semantic_accuracy`);
+  - caption files (``captions``, e.g. rewordings outside the caption templates from
+    :mod:`motiongpt.data.synthetic.rewording`): ``t2m`` once more for the clips each file lists,
+    with the file's caption instead of the drawn one (same seeds: each sample pairs with the t2m
+    sample of its clip), scored with the semantic checks every caption of the clip states, beside
+    the t2m samples of the same clips under the same checks;
   - key-token tasks (``t2m_init``, ``t2m_last``, ``t2m_keys``, ``t2m_keys_pos``): key tokens are
     drawn from the ground-truth codes of the test motion (its VQ encoding) at random positions, as
     training records draw them (``t2m_keys``: 3-5 codes in order; ``t2m_keys_pos``: 1-5 codes at
@@ -206,6 +211,13 @@ class EvalConfig:
     """Local model directory for BERTScore of ``m2t`` (never downloaded); None: skipped."""
     device: str = "cpu"
     """Device of the LLM, the VQ-VAE and the evaluator (``cpu``, ``cuda``, ``cuda:1``)."""
+    captions: list[str] = field(default_factory=list)
+    """Caption files (``<clip id>#<caption>`` lines, e.g. the rewordings of
+    ``scripts/make_rewordings.py``): text-to-motion of the listed clips from each file's own
+    captions, with the ``t2m`` task's sampling, seeds and decoding, scored with the semantic checks
+    every caption of the clip states (synthetic corpus), under ``result["captions"][<file stem>]``.
+    The files' contents are part of the cache fingerprint: a new or changed file is a cache
+    mismatch, as other generation settings are."""
 
     def validate(self) -> "EvalConfig":
         """Raise ``ValueError`` naming the field for out-of-range values."""
@@ -252,6 +264,16 @@ class EvalConfig:
             raise ValueError("compose: composed decoding chooses each clause's length; it cannot use gt_length")
         if self.r_precision_batch < 3:
             raise ValueError(f"r_precision_batch must be >= 3 (top-3), got {self.r_precision_batch}")
+        if isinstance(self.captions, (str, os.PathLike)) or not isinstance(self.captions, (list, tuple)):
+            raise ValueError(f"captions must be a list of caption file paths, got {self.captions!r}")
+        stems: dict[str, str] = {}
+        for path in self.captions:
+            if not Path(path).is_file():
+                raise ValueError(f"captions: caption file not found: {path}")
+            stem = Path(path).stem
+            if stem in stems:  # results and cache folders are named by stem
+                raise ValueError(f"captions: {stems[stem]} and {path} share the name {stem!r}; rename one")
+            stems[stem] = str(path)
         self.sampling(0)  # SamplingConfig.validate names the sampling field at fault
         return self
 
@@ -293,6 +315,7 @@ class _Data:
     recon_joints: list[np.ndarray]
     labels: list[dict] | None  # synthetic corpus: labels/<source id>.json of each motion
     n_in_split: int
+    split_ids: list[str] = field(default_factory=list)  # every captioned motion of the split (max_texts aside)
 
 
 def _load_data(cfg: EvalConfig, vq: Any) -> _Data:
@@ -314,6 +337,7 @@ def _load_data(cfg: EvalConfig, vq: Any) -> _Data:
         raise ValueError(f"the VQ-VAE takes {vq.nfeats}-d features but {root} holds {ds.feature_dim}-d ones "
                          "(pass the VQ-VAE of this dataset as vq_dir / --vqvae_pth)")
     n_split = len(clips)
+    split_ids = [c.id for c in clips]
     if cfg.max_texts is not None:
         clips = clips[: cfg.max_texts]
     features = [c.features for c in clips]
@@ -334,7 +358,8 @@ def _load_data(cfg: EvalConfig, vq: Any) -> _Data:
     return _Data(root=root.resolve(), split=cfg.split, dataset=ds.spec.name, ids=[c.id for c in clips],
                  features=features, captions=[list(c.captions) for c in clips],
                  joints=features_to_joints_batch(features), codes=codes, recon_features=recon,
-                 recon_joints=features_to_joints_batch(recon), labels=labels, n_in_split=n_split)
+                 recon_joints=features_to_joints_batch(recon), labels=labels, n_in_split=n_split,
+                 split_ids=split_ids)
 
 
 def _caption_draw(captions: Sequence[Sequence[Any]], seed: int) -> list[int]:
@@ -464,7 +489,7 @@ def _fingerprint(cfg: EvalConfig, data: _Data, run: Path, vq_dir: Path, base: Pa
     settings = {k: getattr(cfg, k) for k in keys}
     if cfg.candidates > 1:  # only then: caches made before reranking existed stay valid
         settings.update(candidates=cfg.candidates, rerank_uncond_weight=cfg.rerank_uncond_weight)
-    return {
+    out: dict[str, Any] = {
         "settings": settings,
         "checkpoint": str(run),
         "checkpoint_files": _dir_fingerprint(run),
@@ -475,6 +500,9 @@ def _fingerprint(cfg: EvalConfig, data: _Data, run: Path, vq_dir: Path, base: Pa
         "data_root": str(data.root),
         "data_clips": clips,
     }
+    if cfg.captions:  # only then: caches made without caption files stay valid
+        out["caption_files"] = {Path(c).stem: "sha256=" + sha256_file(c) for c in cfg.captions}
+    return out
 
 
 def _diff(a: Any, b: Any, prefix: str = "") -> list[str]:
@@ -653,8 +681,13 @@ def _key_draw(task: str, n_codes: int, rng: np.random.Generator) -> list[int]:
 
 
 def _specs(task: str, cfg: EvalConfig, data: _Data, indices: Sequence[int], caption_pick: Sequence[int],
-           repeat: int) -> list[dict]:
-    """One generation spec per motion in ``indices`` for ``task`` in ``repeat``."""
+           repeat: int, texts: dict[int, str] | None = None) -> list[dict]:
+    """One generation spec per motion in ``indices`` for ``task`` in ``repeat``.
+
+    ``texts`` (text-to-motion tasks): only the motions it lists, each with its text instead of
+    the drawn caption; seeds and key draws stay those of the whole task, so such a sample pairs
+    with the task's sample of the same motion and differs from it by the wording only.
+    """
     base = cfg.seed + repeat
     rng = np.random.default_rng([base, _STREAMS["keys"], _STREAMS[task]])  # key draws: their own stream
     specs = []
@@ -683,6 +716,10 @@ def _specs(task: str, cfg: EvalConfig, data: _Data, indices: Sequence[int], capt
             a = max(1, round(cfg.inbetween_context * n))
             spec.update(context=[a, a], length=_UNIT * n, motion_codes=list(codes[:a]),
                         end_codes=list(codes[n - a :]))
+        if texts is not None:
+            if i not in texts:
+                continue
+            spec["caption"] = texts[i]
         specs.append(spec)
     return specs
 
@@ -717,22 +754,32 @@ def _embedding_metrics(evaluator: Any, captions: list[Any], real: list[np.ndarra
     return out
 
 
-def _semantic(joints: list[np.ndarray | None], labels: list[dict], captions: list[str],
+def _semantic(joints: list[np.ndarray | None], labels: list[dict], captions: list[str] | None,
               families: dict[str, list[int]] | None = None) -> float:
     """Semantic accuracy over all samples (one that did not parse counts as a failure); pools
-    per-family counts into ``families`` (``{family: [passed, n]}``)."""
+    per-family counts into ``families`` (``{family: [passed, n]}``). ``captions`` None: only the
+    checks every caption of the label states (a caption worded outside the templates)."""
     from motiongpt.eval.semantic import semantic_accuracy
 
     ok = [k for k, j in enumerate(joints) if j is not None]
     if not ok:
         return 0.0
-    res = semantic_accuracy([joints[k] for k in ok], [labels[k] for k in ok], [captions[k] for k in ok])
+    res = semantic_accuracy([joints[k] for k in ok], [labels[k] for k in ok],
+                            None if captions is None else [captions[k] for k in ok])
     if families is not None:
         for fam, v in res["per_family"].items():
             acc = families.setdefault(fam, [0, 0])
             acc[0] += round(v["accuracy"] * v["n"])
             acc[1] += v["n"]
     return res["accuracy"] * len(ok) / len(joints)
+
+
+def _samples_semantic(s: _Samples, data: _Data, families: dict[str, list[int]] | None,
+                      caption_free: bool = False) -> float:
+    """:func:`_semantic` of text-to-motion samples against their clips' labels; ``caption_free``:
+    without what their caption's paraphrase adds (captions worded outside the templates)."""
+    labels = [data.labels[r["clip"]] for r in s.records]  # type: ignore[index]  # callers check labels
+    return _semantic(s.joints, labels, None if caption_free else [r["caption"] for r in s.records], families)
 
 
 def _reference_rows(evaluator: Any, data: _Data, captions: list[Any], cfg: EvalConfig, repeat: int) -> dict:
@@ -764,9 +811,7 @@ def _motion_task_metrics(task: str, s: _Samples, evaluator: Any, data: _Data, ca
         if k in emb:
             out[k] = emb[k]
     if task.startswith("t2m") and data.labels is not None:
-        clips = [r["clip"] for r in s.records]
-        out["semantic_accuracy"] = _semantic(s.joints, [data.labels[i] for i in clips],
-                                             [r["caption"] for r in s.records], families if task == "t2m" else None)
+        out["semantic_accuracy"] = _samples_semantic(s, data, families if task == "t2m" else None)
     if task in KEY_TASKS:
         from motiongpt.eval.metrics import key_token_satisfaction
 
@@ -869,6 +914,86 @@ def _multimodality(s: _Samples, evaluator: Any, cfg: EvalConfig, repeat: int) ->
 
 
 # --------------------------------------------------------------------------------------------
+# Caption files
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _CaptionSet:
+    """One ``cfg.captions`` file: its clips' captions and its figures, pooled over the repeats."""
+
+    stem: str
+    path: Path
+    sha256: str
+    texts: dict[int, str]  # motion index -> the file's caption
+    n_listed: int
+    not_evaluated: int  # clips of the split the file lists but max_texts leaves out
+    per_repeat: list[dict[str, float]] = field(default_factory=list)
+    families: dict[str, list[int]] = field(default_factory=dict)  # {family: [passed, n]}
+    template_families: dict[str, list[int]] = field(default_factory=dict)
+
+    @property
+    def cache_name(self) -> str:
+        return f"captions/{self.stem}"
+
+
+def _caption_sets(cfg: EvalConfig, data: _Data) -> list[_CaptionSet]:
+    """The parsed ``cfg.captions`` files, their clips mapped to the evaluated motions.
+
+    Raises:
+        ValueError: without labels (not the synthetic corpus), for a malformed file (naming file
+            and line), a clip that is not in the split (naming file and clip), or a file none of
+            whose clips is evaluated.
+    """
+    from motiongpt.data.synthetic.rewording import read_caption_file
+
+    if cfg.captions and data.labels is None:
+        raise ValueError(f"captions: scoring caption files needs the labels/ folder of the synthetic corpus; "
+                         f"{data.root} has none")
+    position = {clip: i for i, clip in enumerate(data.ids)}
+    in_split = set(data.split_ids)
+    out = []
+    for name in cfg.captions:
+        path = Path(name)
+        pairs = read_caption_file(path)
+        texts: dict[int, str] = {}
+        for clip, caption in pairs:
+            if clip in position:
+                texts[position[clip]] = caption
+            elif clip not in in_split:
+                raise ValueError(f"{path}: clip {clip} is not a captioned motion of split {cfg.split!r} of {data.root}")
+        if not texts:
+            raise ValueError(f"{path}: none of its {len(pairs)} clips is among the {len(data.ids)} evaluated "
+                             f"(max_texts {cfg.max_texts})")
+        out.append(_CaptionSet(stem=path.stem, path=path.resolve(), sha256=sha256_file(path), texts=texts,
+                               n_listed=len(pairs), not_evaluated=len(pairs) - len(texts)))
+    return out
+
+
+def _caption_set_metrics(cs: _CaptionSet, runner: _Runner, indices: list[int], caption_pick: Sequence[int],
+                         repeat: int, template: _Samples | None) -> dict[str, float]:
+    """One repeat of a caption file: the t2m task's generation with the file's captions, scored
+    with the caption-free semantic checks; ``template``: the t2m samples (same seeds), scored the
+    same way on the same clips."""
+    specs = _specs("t2m", runner.cfg, runner.data, indices, caption_pick, repeat, texts=cs.texts)
+    s = runner.run(cs.cache_name, repeat, specs, runner.cfg.constrained)
+    out = {"parsed_rate": len(s.parsed) / len(s.records),
+           "semantic_accuracy": _samples_semantic(s, runner.data, cs.families, caption_free=True)}
+    if template is not None:
+        keep = [k for k, r in enumerate(template.records) if r["clip"] in cs.texts]
+        same = _Samples([template.records[k] for k in keep], [template.features[k] for k in keep],
+                        [template.joints[k] for k in keep])
+        out["template_semantic_accuracy"] = _samples_semantic(same, runner.data, cs.template_families,
+                                                              caption_free=True)
+    return out
+
+
+def _family_rates(families: dict[str, list[int]]) -> dict[str, dict[str, float]]:
+    """``{family: [passed, n]}`` -> ``{family: {"accuracy", "n"}}``."""
+    return {f: {"accuracy": ok / n, "n": n} for f, (ok, n) in sorted(families.items())}
+
+
+# --------------------------------------------------------------------------------------------
 # evaluate
 # --------------------------------------------------------------------------------------------
 
@@ -910,7 +1035,10 @@ def evaluate(
     Returns:
         ``{"format", "config", "sources", "dataset", "repeats", "rows": {"real", "vq_recon"},
         "tasks": {task: {"metrics": {name: {"mean", "ci95", "n"}}, ...}}, "semantic_per_family",
-        "per_repeat", "cache", "seconds"}`` (layout in :func:`format_markdown`).
+        "per_repeat", "cache", "seconds"}`` (layout in :func:`format_markdown`); with ``cfg.captions``
+        also ``"captions": {file stem: {"semantic_accuracy", "template_semantic_accuracy" (with the t2m
+        task), "parsed_rate" (each {"mean", "ci95", "n"}), "n", "n_listed", "not_evaluated", "per_action",
+        "template_per_action", "file", "sha256", "per_repeat"}}``.
     """
     from motiongpt.eval.metrics import summarize_repeats
 
@@ -939,6 +1067,7 @@ def evaluate(
         raise ValueError(f"dataname {cfg.dataname!r} expects {DATANAMES[cfg.dataname][1]}-d features but the VQ-VAE "
                          f"{vq_dir} takes {vq.nfeats}-d ones")
     data = _load_data(cfg, vq)
+    caption_sets = _caption_sets(cfg, data)  # a bad file fails before the cache is touched
     if evaluator is not None:  # an object given by the caller wins over cfg.evaluator
         evaluator_source = type(evaluator).__name__
     else:
@@ -956,6 +1085,7 @@ def evaluate(
         if not idx:
             raise ValueError(f"task {t}: no motion of split {cfg.split!r} is long enough for it")
     mm_on = "t2m" in cfg.tasks and cfg.mm_texts > 0 and evaluator is not None
+    t2m_indices = indices.get("t2m") or _task_indices("t2m", cfg, data)
     from tqdm.auto import tqdm
 
     bar = tqdm(range(cfg.repeats), desc="eval repeats", unit="repeat", disable=not progress)
@@ -965,10 +1095,13 @@ def evaluate(
         rows = _reference_rows(evaluator, data, captions, cfg, r)
         per_repeat["real"].append(rows["real"])
         per_repeat["vq_recon"].append(rows["vq_recon"])
+        t2m_samples = None
         for task in cfg.tasks:
             bar.set_postfix(task=task)
             specs = _specs(task, cfg, data, indices[task], pick, r)
             s = runner.run(task, r, specs, cfg.constrained)
+            if task == "t2m":
+                t2m_samples = s
             if task == "m2t":
                 m = _m2t_metrics(s, evaluator, data, cfg, r)
             else:
@@ -983,6 +1116,9 @@ def evaluate(
                 if mm is not None:
                     m["multimodality"] = mm
             per_repeat[task].append(m)
+        for cs in caption_sets:
+            bar.set_postfix(task=cs.cache_name)
+            cs.per_repeat.append(_caption_set_metrics(cs, runner, t2m_indices, pick, r, t2m_samples))
     bar.close()
 
     def summary(runs: list[dict[str, float]]) -> dict[str, dict[str, float]]:
@@ -1001,9 +1137,12 @@ def evaluate(
     trained = resolved.get("tasks")
     seconds = {"load": round(t_loaded - t_start, 2), "generate": round(runner.seconds_generating, 2),
                "generate_by_task": runner.seconds_by_task, "total": round(time.perf_counter() - t_start, 2)}
+    config = dataclasses.asdict(cfg)
+    if not cfg.captions:  # without caption files metrics.json is what it was before they existed
+        del config["captions"]
     result = {
         "format": _RESULT_FORMAT,
-        "config": dataclasses.asdict(cfg),
+        "config": config,
         "sources": {"checkpoint": str(run_dir), "vq_dir": str(vq_dir),
                     "evaluator": evaluator_source,
                     "trained_tasks": sorted(trained) if isinstance(trained, dict) else None},
@@ -1012,12 +1151,18 @@ def evaluate(
         "repeats": cfg.repeats,
         "rows": {"real": summary(per_repeat["real"]), "vq_recon": summary(per_repeat["vq_recon"])},
         "tasks": tasks_out,
-        "semantic_per_family": {f: {"accuracy": ok / n, "n": n} for f, (ok, n) in sorted(families.items())},
+        "semantic_per_family": _family_rates(families),
         "per_repeat": per_repeat,
         "cache": {"folder": str(Path(cache_dir).resolve()) if cache_dir is not None else None,
                   "reused": len(cache.reused), "generated": len(cache.written), "samples_generated": runner.generated},
         "seconds": seconds,
     }
+    if caption_sets:
+        result["captions"] = {cs.stem: {
+            "file": str(cs.path), "sha256": cs.sha256, "n": len(cs.texts), "n_listed": cs.n_listed,
+            "not_evaluated": cs.not_evaluated, **summary(cs.per_repeat), "per_action": _family_rates(cs.families),
+            "template_per_action": _family_rates(cs.template_families), "per_repeat": cs.per_repeat,
+        } for cs in caption_sets}
     return json.loads(json.dumps(result))  # plain JSON types only (no numpy scalars)
 
 
@@ -1153,10 +1298,36 @@ def format_markdown(result: dict[str, Any]) -> str:
             lines += ["", "Per action family (t2m, stated actions pooled over the repeats):", "",
                       "| family | accuracy | actions |", "|---|---|---|"]
             lines += [f"| {f} | {v['accuracy']:.3f} | {v['n']} |" for f, v in fams.items()]
+    lines += _caption_files_markdown(result.get("captions") or {})
     c = result["cache"]
     lines += ["", (f"Generations: {c['generated']} task-repeat(s) generated ({c['samples_generated']} samples), "
                   f"{c['reused']} reused from the cache; {result['seconds']['total']:.0f} s."), ""]
     return "\n".join(lines)
+
+
+def _caption_files_markdown(files: dict[str, Any]) -> list[str]:
+    """The metrics.md section of ``result["captions"]`` (none without caption files)."""
+    if not files:
+        return []
+    lines = ["", "## Caption files", "",
+             ("Text-to-motion of the clips each file lists, from the file's own captions (the t2m task's sampling "
+              "and seeds), checked for what every caption of the clip states (caption-free checks). Template: the "
+              "t2m samples of the same clips under the same checks (no t2m task: -)."), "",
+             "| file | clips | semantic accuracy | template captions | parsed |", "|---|---|---|---|---|"]
+    for stem, e in files.items():
+        lines.append(f"| {stem} | {e['n']} | {_fmt(e.get('semantic_accuracy'))} | "
+                     f"{_fmt(e.get('template_semantic_accuracy'))} | {_fmt(e.get('parsed_rate'))} |")
+    fams = sorted({f for e in files.values() for f in e["per_action"]})
+    lines += ["", "Per action family: accuracy of the file's captions (template captions), stated actions pooled "
+              "over the repeats:", "", "| family | " + " | ".join(files) + " |", "|---|" + "---|" * len(files)]
+    for f in fams:
+        cells = []
+        for e in files.values():
+            v, t = e["per_action"].get(f), e["template_per_action"].get(f)
+            cells.append("-" if v is None else f"{v['accuracy']:.3f}" + (f" ({t['accuracy']:.3f})" if t else "")
+                         + f" of {v['n']}")
+        lines.append(f"| {f} | " + " | ".join(cells) + " |")
+    return lines
 
 
 def write_metrics(result: dict[str, Any], out_dir: str | os.PathLike) -> dict[str, Path]:
