@@ -4,9 +4,17 @@
     python bench/bench_finetune.py --model tiny --tasks all --steps 30 --micro_batch 16 --threads 1 \
         --workdir /tmp/bench_ft --repeats 2 [--json out.json] [--vq VQ_DIR] \
         [--trainers ours,hf,hf_maxlen,ours_random,ours_packed]
+    python bench/bench_finetune.py --model smollm2 --steps 20 --micro_batch 8 --threads 1 \
+        --trainers ours,hf,ours_textenc [--text_encoder_layers 4] [--textenc_steps 250]
 
-What is compared (all on the SAME prepared records, the same randomly initialised preset and the
-same tokenizer, fp32, one process each, ``torch.set_num_threads(--threads)``):
+``--model``: a preset (``tiny``, ``nano``: randomly initialised, seeded, with a BPE tokenizer trained
+on the records), a local Hugging Face model directory (its pretrained weights and its tokenizer), or
+``smollm2`` (SmolLM2-135M-Instruct through :func:`motiongpt.llm.pretrained.fetch_smollm2`: the
+converted directory in the cache, fetched offline if missing).
+
+What is compared (all on the SAME prepared records, the same base model (the same seeded preset, or
+the same pretrained weights) and the same tokenizer, fp32, one process each,
+``torch.set_num_threads(--threads)``):
 
 * ``ours`` — :func:`motiongpt.llm.finetune.finetune` with ``method=lora`` as it runs by default
   on CPU (LM head, cross entropy and the last block's ``o_proj`` / MLP on the supervised positions
@@ -27,11 +35,24 @@ same tokenizer, fp32, one process each, ``torch.set_num_threads(--threads)``):
   ``ours_fullhead`` — full (B, L, V) logits and a full last block (``causal_lm_loss(rows_only=False)``);
   ``ours_torchdrop`` — peft's ``nn.Dropout`` instead of the sparse LoRA dropout;
   ``ours_noshare`` — ``batch.share_prefix=false`` (sharing only applies with ``--lora_dropout 0``).
+* ``ours_textenc`` (only with a model directory / ``smollm2``) — NOT the same LoRA and NOT the same
+  model: our loop training a *different, smaller* model on the same records, the text-conditioned
+  motion generator of :mod:`motiongpt.llm.text_conditioned` (``base_model=tiny``, ``method=full``,
+  ``text_encoder=<--model dir>``, ``text_encoder_layers=--text_encoder_layers``): a randomly
+  initialised ``tiny`` decoder, every weight trained, whose word positions read the frozen first
+  ``k`` blocks of the pretrained model (run on the words only), with an output head over the motion
+  rows only; packed rows like ``ours_packed`` (``--rows``). Its tokens/s is the training cost of a
+  motion generator that reads SmolLM2's states, to set beside the cost of LoRA-tuning the whole
+  pretrained model (``ours``); its "vs hf" columns compare costs, not implementations. It runs
+  about ten times faster than the LoRA runs: ``--textenc_steps`` gives it more timed steps.
 
-Same LoRA: the baseline's ``LoraConfig`` is built by the same function our loop uses (``r``,
-``alpha``, ``dropout``, all 7 projections, and for the vocab format peft
-``trainable_token_indices`` on the motion-token rows), so both train exactly the same parameters
-with the same hyper-parameters (lr, warm-up, AdamW, clipping).
+Same LoRA (``ours*`` except ``ours_textenc``, vs ``hf*``): the baseline's ``LoraConfig`` is built by
+the same function our loop uses (``r``, ``alpha``, ``dropout``, all 7 projections, and for the vocab
+format peft ``trainable_token_indices`` on the motion-token rows, as our ``lora.new_tokens=auto``
+resolves it: the embedding rows only for a tied head such as SmolLM2's, embedding and head rows for
+an untied one, none when the base already holds trained motion rows), on the same base with the
+same motion rows added (``add_motion_tokens``, the same seed), so both train exactly the same
+parameters with the same hyper-parameters (lr, warm-up, AdamW, clipping).
 
 Timing (fair to both): each trainer runs in its own subprocess (separate RSS peaks), trainers run
 one after the other and the whole list ``--repeats`` times (interleaved, so load changes on a shared
@@ -52,7 +73,9 @@ its clips' real lengths, 10-48 codes), fake VQ codes (random ints in [0, 512), `
 clip: throughput does not depend on code values) unless ``--vq DIR`` encodes real ones, then
 ``generate_instruction_dataset`` (the real builder; ``--tasks all``: all 8 tasks, default: the four
 MotionGPT-LoRA t2m tasks) in the vocab and digits formats, and ``prepare_dataset`` with the
-``--model`` preset's BPE tokenizer. The digits set is only used for the tokens-per-motion figure.
+``--model``'s tokenizer (a preset: a BPE trained on the records; a directory: its own tokenizer,
+``PrepareConfig(base_model=DIR)``, extended with the motion tokens). The digits set is only used for
+the tokens-per-motion figure.
 """
 
 from __future__ import annotations
@@ -76,6 +99,32 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 NB_CODE = 512
+PRESETS = ("tiny", "nano")
+
+
+def resolve_model(name: str) -> str:
+    """``--model`` as the toolkit takes it: a preset name, or an absolute model directory
+    (``smollm2``: :func:`motiongpt.llm.pretrained.fetch_smollm2`)."""
+    if name in PRESETS:
+        return name
+    if name == "smollm2":
+        from motiongpt.llm.pretrained import fetch_smollm2
+
+        return str(fetch_smollm2().resolve())
+    path = Path(name).expanduser()
+    if not (path / "config.json").is_file():
+        raise ValueError(f"--model {name!r}: not a preset ({', '.join(PRESETS)}), smollm2, or a local model "
+                         "directory holding config.json")
+    return str(path.resolve())
+
+
+def model_tag(model: str) -> str:
+    """A file-name tag of a resolved ``--model`` (the preset, or the directory's name + a path hash)."""
+    if model in PRESETS:
+        return model
+    import hashlib
+
+    return f"{Path(model).name}-{hashlib.sha1(model.encode()).hexdigest()[:8]}"
 
 
 # --------------------------------------------------------------------------------------------
@@ -120,8 +169,8 @@ def build_data(workdir: Path, num_clips: int, model: str, vq: str | None,
                 data_root=str(root), out_dir=str(instr), format=fmt, vq=vq or None,
                 nb_code=None if vq else NB_CODE, seed=0, splits=["train", "val"],
                 **({"tasks": list(tasks)} if tasks else {})))
-        prep = workdir / f"prep_{tag}_{fmt}_{model}"
-        print(f"[data] prepare ({fmt}, {model} tokenizer) -> {prep}", flush=True)
+        prep = workdir / f"prep_{tag}_{fmt}_{model_tag(model)}"
+        print(f"[data] prepare ({fmt}, {model_tag(model)} tokenizer) -> {prep}", flush=True)
         prepare_dataset(PrepareConfig(data_dir=str(instr), out_dir=str(prep), base_model=model, max_len=512,
                                       seed=0, splits=["train", "val"]))  # a no-op when cached
         out[fmt] = prep
@@ -163,11 +212,16 @@ def _ours_cfg(a: argparse.Namespace, variant: str, out_dir: Path):
     from motiongpt.config import apply_overrides
     from motiongpt.llm.finetune_config import FinetuneConfig
 
-    packing = variant == "ours_packed"
+    packing = variant in ("ours_packed", "ours_textenc")
     per = a.rows if packing else a.micro_batch
-    grouped = variant not in ("ours_random", "ours_packed")
+    grouped = variant not in ("ours_random", "ours_packed", "ours_textenc")
+    if variant == "ours_textenc":  # another model: a tiny decoder reading the frozen first k blocks of --model
+        model = ["base_model=tiny", "method=full", f"text_encoder={a.model}",
+                 f"text_encoder_layers={a.text_encoder_layers}"]
+    else:
+        model = [f"base_model={a.model}", "method=lora"]
     return apply_overrides(FinetuneConfig(), [
-        f"base_model={a.model}", "method=lora", "dtype=float32", "attn_implementation=sdpa",
+        *model, "dtype=float32", "attn_implementation=sdpa",
         f"prepared={a.prepared}", f"out_dir={out_dir}", f"run_name=bench_{variant}",
         *_lora_overrides(a),
         f"batch.micro_batch_size={per}", f"batch.max_seq_len={a.max_seq_len}", f"batch.packing={str(packing).lower()}",
@@ -227,7 +281,7 @@ def worker_ours(a: argparse.Namespace, variant: str) -> dict:
     return {**_timed(ends, real, padded, a.warmup), "trainable": summary["trainable_parameters"],
             "last_loss": summary["last_loss"], "lora_dropout_impl": resolved.get("lora_dropout"),
             "shared_prefix": resolved.get("shared_prefix"),
-            "micro_batch": f"{cfg.batch.micro_batch_size} " + ("packed rows" if variant == "ours_packed" else "records")}
+            "micro_batch": f"{cfg.batch.micro_batch_size} " + ("packed rows" if cfg.batch.packing else "records")}
 
 
 def worker_hf(a: argparse.Namespace, max_length: bool = False) -> dict:
@@ -243,12 +297,18 @@ def worker_hf(a: argparse.Namespace, max_length: bool = False) -> dict:
     cfg = _ours_cfg(a, "ours", Path(a.workdir) / "runs" / "hf")  # seeds and LoRA settings only
     prep = load_prepared(a.prepared, splits=("train",))
     tok, fmt = prep["tokenizer"], prep["format"]
-    # the same base as our loop: seeded preset + motion rows, then the same LoraConfig
-    model, tok = load_base_model(a.model, tok, method="full", seed=cfg.seed)
+    # the same base as our loop (seeded preset, or the directory's pretrained weights) + the same
+    # motion rows, then the same LoraConfig (new_tokens=auto resolved as finetune resolves it)
+    if a.model in PRESETS:
+        model, tok = load_base_model(a.model, tok, method="full", seed=cfg.seed)
+        base_is_motiongpt = False
+    else:
+        model, tok = load_base_model(a.model, tok, method=cfg.method, dtype=cfg.dtype)
+        base_is_motiongpt = (Path(a.model) / "motion_format.json").is_file()
     ids = add_motion_tokens(tok, model, fmt, seed=cfg.motion_init_seed)
     model.config.use_cache = False
     model.set_attn_implementation("sdpa")
-    mode = ft._new_token_mode(cfg, fmt, False)
+    mode = ft._new_token_mode(cfg, fmt, base_is_motiongpt)
     torch.manual_seed(cfg.seed)
     model = get_peft_model(model, ft._lora_config(cfg, model, ids.all_ids(), mode))
     train = prep["train"].filter(lambda n: n <= a.max_seq_len, input_columns="length")
@@ -285,7 +345,7 @@ def worker_hf(a: argparse.Namespace, max_length: bool = False) -> dict:
     out = trainer.train()
     return {**_timed(ends, real, padded, a.warmup), "last_loss": float(out.training_loss),
             "trainable": sum(p.numel() for p in model.parameters() if p.requires_grad),
-            "micro_batch": f"{a.micro_batch} records"}
+            "new_tokens": mode, "micro_batch": f"{a.micro_batch} records"}
 
 
 # --------------------------------------------------------------------------------------------
@@ -293,11 +353,12 @@ def worker_hf(a: argparse.Namespace, max_length: bool = False) -> dict:
 
 
 def run_worker(name: str, a: argparse.Namespace) -> dict:
+    steps = a.textenc_steps if name == "ours_textenc" and a.textenc_steps else a.steps
     cmd = [sys.executable, __file__, "--_worker", name, "--prepared", str(a.prepared), "--workdir", str(a.workdir),
-           "--model", a.model, "--steps", str(a.steps), "--warmup", str(a.warmup), "--micro_batch",
+           "--model", a.model, "--steps", str(steps), "--warmup", str(a.warmup), "--micro_batch",
            str(a.micro_batch), "--rows", str(a.rows), "--threads", str(a.threads), "--max_seq_len",
            str(a.max_seq_len), "--lora_r", str(a.lora_r), "--lora_alpha", str(a.lora_alpha), "--lora_dropout",
-           str(a.lora_dropout)]
+           str(a.lora_dropout), "--text_encoder_layers", str(a.text_encoder_layers)]
     print(f"[run] {name} ...", flush=True)
     t0 = time.time()
     load0 = os.getloadavg()[0]
@@ -322,29 +383,36 @@ LABELS = {
     "ours_fullhead": "ours (full logits and last block)",
     "ours_torchdrop": "ours (peft nn.Dropout)",
     "ours_noshare": "ours (no prefix sharing)",
+    "ours_textenc": "ours, other model: tiny decoder (full) + frozen first K blocks (packed rows)",
     "hf": "HF Trainer + peft (dynamic padding)",
     "hf_maxlen": "HF Trainer + peft (pad to max_seq_len)",
 }
 
 
-def print_table(results: dict[str, dict], max_seq_len: int) -> None:
+def print_table(results: dict[str, dict], max_seq_len: int, text_encoder_layers: int = 4) -> None:
     base = results.get("hf")
     print("| trainer | micro-batch | steps | real tokens | padded tokens | real/padded | seconds (CPU) "
-          "| real tokens/s | per CPU s | peak RSS MB | vs hf (wall) | vs hf (CPU) |")
-    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+          "| real tokens/s | per CPU s | peak RSS MB | vs hf (wall) | vs hf (CPU) | trainable params |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for name, r in results.items():
         sp = f"{r['tokens_per_s'] / base['tokens_per_s']:.2f}x" if base else "-"
         spc = f"{r['tokens_per_cpu_s'] / base['tokens_per_cpu_s']:.2f}x" if base else "-"
-        label = LABELS[name].replace("max_seq_len", str(max_seq_len))
+        label = LABELS[name].replace("max_seq_len", str(max_seq_len)).replace("first K", f"first {text_encoder_layers}")
         print(f"| {label} | {r['micro_batch']} | {r['steps']} | {r['real_tokens']} | {r['padded_tokens']} "
               f"| {r['real_tokens'] / r['padded_tokens']:.2f} | {r['seconds']:.1f} ({r['cpu_seconds']:.1f}) "
-              f"| {r['tokens_per_s']:.0f} | {r['tokens_per_cpu_s']:.0f} | {r['peak_rss_mb']:.0f} | {sp} | {spc} |")
+              f"| {r['tokens_per_s']:.0f} | {r['tokens_per_cpu_s']:.0f} | {r['peak_rss_mb']:.0f} | {sp} | {spc} "
+              f"| {r['trainable']:,} |")
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--model", choices=["tiny", "nano"], default="tiny")
+    p.add_argument("--model", default="tiny", help="tiny or nano (random presets), smollm2 (SmolLM2-135M-Instruct "
+                   "via fetch_smollm2), or a local Hugging Face model directory")
+    p.add_argument("--text_encoder_layers", type=int, default=4,
+                   help="ours_textenc: blocks of the --model directory the text encoder keeps (its first ones)")
     p.add_argument("--steps", type=int, default=30, help="timed optimizer steps (after --warmup)")
+    p.add_argument("--textenc_steps", type=int, default=0,
+                   help="timed steps of ours_textenc (0: --steps; it runs ~10x faster than the LoRA runs)")
     p.add_argument("--warmup", type=int, default=3, help="untimed warm-up optimizer steps")
     p.add_argument("--micro_batch", type=int, default=16, help="records per step (hf, ours, ours_random)")
     p.add_argument("--rows", type=int, default=0, help="packed rows per step for ours_packed (0: equal tokens)")
@@ -356,7 +424,8 @@ def main() -> None:
     p.add_argument("--lora_dropout", type=float, default=0.05)
     p.add_argument("--trainers", default="ours,hf,hf_maxlen",
                    help="comma list of ours, hf, hf_maxlen and the diagnostics ours_random, ours_packed, "
-                   "ours_fullhead, ours_torchdrop, ours_noshare")
+                   "ours_fullhead, ours_torchdrop, ours_noshare; with a model directory also ours_textenc "
+                   "(another, smaller model: see the docstring)")
     p.add_argument("--repeats", type=int, default=1, help="run the trainer list this many times (interleaved)")
     p.add_argument("--tasks", default="", help="comma list of instruction tasks (default: the builder's "
                    "default, MotionGPT-LoRA's t2m t2m_init t2m_last t2m_keys; 'all': every task)")
@@ -385,6 +454,12 @@ def main() -> None:
     unknown = sorted(set(names) - set(LABELS))
     if unknown:
         p.error(f"unknown trainer(s) {unknown}; known: {sorted(LABELS)}")
+    try:
+        a.model = resolve_model(a.model)
+    except ValueError as e:
+        p.error(str(e))
+    if "ours_textenc" in names and a.model in PRESETS:
+        p.error("ours_textenc needs a pretrained model directory (--model smollm2 or DIR) as its text encoder")
     workdir = Path(a.workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
@@ -423,14 +498,17 @@ def main() -> None:
           f"p50 {np.median(lengths):.0f}, p90 {np.percentile(lengths, 90):.0f}, max {lengths.max()}; "
           f"supervised {supervised.sum() / lengths.sum():.0%} of tokens), tasks={a.tasks or 'default'} "
           f"{ {str(k): int(v) for k, v in task_counts.items()} }, LoRA r={a.lora_r} alpha={a.lora_alpha:g} "
-          f"dropout={a.lora_dropout:g}, warm-up {a.warmup} steps untimed, machine: "
+          f"dropout={a.lora_dropout:g}, "
+          + (f"ours_textenc: tiny decoder + first {a.text_encoder_layers} blocks of the model, "
+             if "ours_textenc" in names else "")
+          + f"warm-up {a.warmup} steps untimed, machine: "
           f"{platform.processor() or platform.machine()}, {os.cpu_count()} cpus")
     for rep, results in enumerate(runs):
         loads = [x for r in results.values() for x in r["load_avg"]]
         print()
         print(f"run {rep + 1} of {a.repeats} (load average {min(loads):.2f}-{max(loads):.2f})")
         print()
-        print_table(results, a.max_seq_len)
+        print_table(results, a.max_seq_len, a.text_encoder_layers)
     print()
     print("| format | tokens per 49-code motion (wrapped) | tokenizer size |")
     print("|---|---:|---:|")

@@ -1,12 +1,18 @@
 #!/usr/bin/env python
 """Generation throughput: batched vs one prompt at a time, and the cost of constrained decoding.
 
-    python bench/bench_generate.py [--lora_path outputs/demo/llm_lora | --untrained] [--n 32] [--repeats 3] \
-        [--json out.json]
+    python bench/bench_generate.py [--lora_path outputs/demo/llm_lora | --untrained] [--vq_dir VQ_DIR] [--n 32] \
+        [--repeats 3] [--json out.json]
 
 Model: ``--lora_path`` (default ``outputs/demo/llm_lora`` when it exists: the demo's tiny LLaMA
 with its LoRA adapter and tiny VQ-VAE); without one, the ``tiny`` preset is built untrained with a
 BPE tokenizer and an untrained tiny VQ-VAE (throughput depends on the sizes, not on the weights).
+``--lora_path`` is any ``finetune_motion.py`` output, loaded by ``MotionGenerator.from_checkpoint``
+exactly as the generation tools load it: a preset or pretrained base with or without a LoRA stage,
+or a text-conditioned model (:mod:`motiongpt.llm.text_conditioned`: a ``full`` run with
+``text_encoder``, or a LoRA stage whose ``base_model`` is such a run); the model line says which.
+``--vq_dir``: the VQ-VAE to decode with, for a run that records none (e.g. ``bench_finetune.py``'s
+runs on fake codes; an untrained VQ-VAE with the run's codebook size is enough for timing).
 One torch thread by default (``--threads``), fp32, CPU, KV cache.
 
 Requests: ``--n`` t2m requests with captions of the demo's held-out test split when present (else
@@ -19,8 +25,10 @@ Cases (best of ``--repeats`` by CPU time, after one warm-up; CPU time = ``time.p
 one-thread process, far less disturbed by other jobs on a shared machine than wall time, which is
 reported too):
 
-* ``one at a time``: ``batch_size=1``.
-* ``batched``: ``batch_size=--n`` (one left-padded batch).
+* ``one at a time``: ``batch_size=1``. Its wall seconds per request are the AITS (average inference
+  time per sentence, the T2M-GPT / MotionGPT figure: seconds per caption at batch 1, model loading
+  excluded; here with the VQ-VAE decoding included).
+* ``batched``: ``batch_size=--n`` (one left-padded batch; motions/s at batch 32 with the default ``--n``).
 * ``batched, unconstrained``: the same batch with ``constrained=False``.
 
 Constraint overhead, two ways: (a) time per decoding step of the batched run, constrained vs
@@ -81,6 +89,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--lora_path", default=None, help="fine-tuning run (default: outputs/demo/llm_lora if present)")
     ap.add_argument("--untrained", action="store_true", help="use the untrained tiny preset even if the demo exists")
+    ap.add_argument("--vq_dir", default=None, help="VQ-VAE directory (default: the one the run records)")
     ap.add_argument("--n", type=int, default=32, help="requests (and the batch size of the batched runs)")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--seed", type=int, default=0)
@@ -96,7 +105,14 @@ def main() -> int:
 
     demo = REPO / "outputs/demo/llm_lora"
     lora = None if args.untrained else (args.lora_path or (str(demo) if demo.is_dir() else None))
-    gen = MotionGenerator.from_checkpoint(lora) if lora else _untrained_generator()
+    gen = MotionGenerator.from_checkpoint(lora, vq_dir=args.vq_dir) if lora else _untrained_generator()
+    from motiongpt.llm.text_conditioned import is_text_conditioned
+
+    kind = "LLaMA decoder"
+    if is_text_conditioned(gen.model):
+        enc = gen.model.config.text_encoder
+        kind = (f"text-conditioned: {gen.model.config.num_hidden_layers}-block decoder reading the frozen first "
+                f"{enc.get('num_hidden_layers')} blocks of a {enc.get('model_type')} encoder")
     rng = random.Random(args.seed)
     reqs = [GenerationRequest("t2m", c, length_frames=4 * rng.randint(10, 49)) for c in _captions(args.n, args.seed)]
     sampling = SamplingConfig(temperature=0.8, top_k=50, seed=args.seed)
@@ -128,6 +144,8 @@ def main() -> int:
             if rep and (best is None or cpu < best["cpu_s"]):
                 best = m
         best["motions_per_s"] = len(reqs) / best["wall_s"]
+        best["s_per_motion"] = best["wall_s"] / len(reqs)
+        best["cpu_s_per_motion"] = best["cpu_s"] / len(reqs)
         best["motions_per_cpu_s"] = len(reqs) / best["cpu_s"]
         best["ms_per_step"] = 1000 * best["wall_s"] / best["steps"]
         best["cpu_ms_per_step"] = 1000 * best["cpu_s"] / best["steps"]
@@ -141,13 +159,16 @@ def main() -> int:
     step_overhead = batched["cpu_ms_per_step"] / free["cpu_ms_per_step"] - 1
     proc_share = batched["proc_s"] / (batched["cpu_s"] - batched["proc_s"])
     fig = {
-        "model": gen.source, "n": len(reqs), "threads": args.threads, "machine": platform.processor() or platform.machine(),
+        "model": gen.source, "model_kind": kind, "n": len(reqs),
+        "aits_s": one["s_per_motion"], "aits_cpu_s": one["cpu_s_per_motion"],
+        "batched_motions_per_s": batched["motions_per_s"],
+        "threads": args.threads, "machine": platform.processor() or platform.machine(),
         "one_at_a_time": one, "batched": batched, "batched_unconstrained": free,
         "batch_speedup_cpu": speedup, "batch_speedup_wall": speedup_wall,
         "constraint_step_overhead_cpu": step_overhead, "constraint_processor_share": proc_share,
     }
-    print(f"model: {gen.source}; {len(reqs)} t2m requests, 40-196 frames, {args.threads} thread(s); best of {args.repeats} "
-          "by CPU time\n")
+    print(f"model: {gen.source} ({kind})\n{len(reqs)} t2m requests, 40-196 frames, {args.threads} thread(s); "
+          f"best of {args.repeats} by CPU time\n")
     print("| case | motions/s (CPU time) | motions/s (wall) | CPU s | wall s | decoding steps | CPU ms/step "
           "| outputs ok |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
@@ -155,7 +176,10 @@ def main() -> int:
                     (f"batched ({args.n}), unconstrained", free)):
         print(f"| {name} | {m['motions_per_cpu_s']:.2f} | {m['motions_per_s']:.2f} | {m['cpu_s']:.2f} "
               f"| {m['wall_s']:.2f} | {m['steps']} | {m['cpu_ms_per_step']:.2f} | {m['ok']}/{len(reqs)} |")
-    print(f"\nbatched vs one at a time: {speedup:.1f}x by CPU time, {speedup_wall:.1f}x by wall time (goal >= 10x)")
+    print(f"\nAITS (seconds per caption at batch 1, model loading excluded): {one['s_per_motion']:.3f} s wall, "
+          f"{one['cpu_s_per_motion']:.3f} s CPU; batch {args.n}: {batched['motions_per_s']:.2f} motions/s wall, "
+          f"{batched['motions_per_cpu_s']:.2f} by CPU time")
+    print(f"batched vs one at a time: {speedup:.1f}x by CPU time, {speedup_wall:.1f}x by wall time (goal >= 10x)")
     print(f"constraints, CPU time per decoding step: {100 * step_overhead:+.1f} % (goal <= 10 %); inside the "
           f"processor: {1000 * batched['proc_s'] / max(1, batched['proc_calls']):.2f} ms/call, "
           f"{100 * proc_share:.1f} % of the rest of the batched run")
