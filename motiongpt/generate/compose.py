@@ -1,7 +1,9 @@
 """Composed text-to-motion: write a long description clause by clause (task ``t2m_next``).
 
-A description such as "a person walks forward, then jumps three times, then waves" is split at its
-"then" connectors (:func:`motiongpt.llm.tasks.split_clauses`). Each clause is written by a
+A description such as "a person walks forward, then jumps three times, after that waves" is split
+into its clauses in time order at the sequencing connectors people write ("then", "after that",
+"afterwards", "next", "followed by", "X before Y" / "after Y, X", sentence breaks:
+:func:`motiongpt.llm.tasks.split_clauses`). Each clause is written by a
 ``t2m_next`` request holding the clause's text and the last ``next_context_codes`` codes of the
 motion so far (none by default: every clause from its text alone), which writes only that clause's
 motion; the clauses' motions are joined in order, the VQ-VAE decoder smoothing the seams over its
@@ -9,13 +11,9 @@ receptive field (seams are not modelled otherwise). This is TEACH's idea (Athana
 "TEACH: Temporal Action Composition for 3D Humans", 2022) on a token LLM: a sequence of actions
 never seen together is made of actions the model has seen, each in many sequences.
 
-Measured on the embedded default (held-out action sequences of the synthetic corpus, 3 repeats x
-200 captions; BENCHMARKS.md, "Composed decoding"): semantic accuracy about 0.2 for a model writing
-the whole description at once; composed 0.685 with 4 context codes, 0.710 with 1, 0.763 with none.
-
 * Needs a model trained with ``t2m_next`` records (``generate_dataset.py tasks=[...,t2m_next]``,
   which need temporal segment annotations); :func:`generate_composed` refuses other models.
-* A description with one clause (no "then") is an ordinary ``t2m`` request, with the sampling
+* A description with one clause (no connector) is an ordinary ``t2m`` request, with the sampling
   given (classifier-free guidance included). The ``t2m_next`` clauses are guided too when the model
   learned clauses without their text (``MotionGenerator.guided_clauses``: instruction options
   ``uncond_prob`` > 0 and ``uncond_tasks`` with ``t2m_next``) and no context is given; otherwise
