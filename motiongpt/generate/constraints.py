@@ -55,6 +55,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from transformers import PreTrainedTokenizerBase
 
 __all__ = [
+    "NarrowedProcessors",
     "RowSpec",
     "TokenTables",
     "MotionConstraintProcessor",
@@ -228,6 +229,32 @@ class TokenTables:
             digit_ids=digit_ids.to(dev), digit_index=digit_index.to(dev), comma_id=comma_id,
             next_prefix=next_prefix.to(dev), compat=compat.to(dev), max_digits=max_digits, device=str(dev),
             notes=notes,
+        )
+
+    def narrowed(self, columns: torch.Tensor) -> "TokenTables | None":
+        """The same tables over the logits columns ``columns`` (token ids, ``(C,)``) only, ids
+        replaced by column indices; None when a token the format needs is not among them.
+
+        Why: a model whose head covers a few rows (:mod:`motiongpt.llm.text_conditioned`) returns
+        logits over a 50k-token vocabulary that are ``-inf`` almost everywhere; the processors of a
+        decoding step (guidance, constraints, reranking, sampling) then cost more than the model.
+        Run on the live columns (:class:`NarrowedProcessors`), they see exactly the same numbers.
+        """
+        cols = columns.to(self.code_of.device)
+        col_of = torch.full((self.vocab_size,), -1, dtype=torch.long, device=cols.device)
+        col_of[cols] = torch.arange(len(cols), device=cols.device)
+        needed = [self.eos_id, self.start_id, self.end_id] + ([self.comma_id] if self.comma_id >= 0 else [])
+        needed_t = torch.cat([torch.tensor(needed, device=cols.device), self.code_ids, self.digit_ids])
+        if bool((col_of[needed_t] < 0).any()):
+            return None
+        return TokenTables(
+            fmt=self.fmt, wrapped=self.wrapped, vocab_size=len(cols), eos_id=int(col_of[self.eos_id]),
+            start_id=int(col_of[self.start_id]), end_id=int(col_of[self.end_id]), text_ok=self.text_ok[cols],
+            text_first_ok=self.text_first_ok[cols], code_ids=col_of[self.code_ids], code_of=self.code_of[cols],
+            digit_ids=col_of[self.digit_ids], digit_index=self.digit_index[cols],
+            comma_id=int(col_of[self.comma_id]) if self.comma_id >= 0 else -1, next_prefix=self.next_prefix,
+            compat=self.compat, max_digits=self.max_digits, device=self.device,
+            notes=self.notes + [f"narrowed to {len(cols)} logits columns"],
         )
 
     def motion_budget(self, n_codes: int) -> int:
@@ -490,3 +517,40 @@ class SeededSampler:
         picks = torch.searchsorted(cdf, (u * cdf[:, -1])[:, None], right=True).clamp(max=scores.shape[1] - 1)
         out = torch.full_like(scores, float("-inf"))
         return out.scatter_(1, picks, 0.0)  # (R, 1) drawn ids -> 0
+
+
+class NarrowedProcessors:
+    """Runs a list of logits processors on the live columns of the scores only.
+
+    ``columns`` (C,): the token ids the model can emit at all (every other column of its logits is
+    ``-inf``). Each step the wrapped processors get ``scores[:, columns]`` and ``input_ids`` whose
+    generated tokens (after ``prompt_width``) are given as column indices, so processors built for
+    the narrowed space (:meth:`TokenTables.narrowed`; ``columns`` on the guidance processor) see
+    the same numbers as on the full width; the result is spread back over the vocabulary (``-inf``
+    elsewhere). Use :meth:`to_columns` on generated tokens for anything recorded in column space.
+    """
+
+    def __init__(self, processors: Sequence[object], columns: torch.Tensor, vocab_size: int,
+                 prompt_width: int) -> None:
+        self.processors = list(processors)
+        self.columns = columns
+        self.col_of = torch.full((int(vocab_size),), -1, dtype=torch.long, device=columns.device)
+        self.col_of[columns] = torch.arange(len(columns), device=columns.device)
+        self.prompt_width = int(prompt_width)
+
+    def to_columns(self, tokens: torch.Tensor) -> torch.Tensor:
+        """Token ids -> column indices (``ValueError`` for a token outside the columns)."""
+        cols = self.col_of.to(tokens.device)[tokens]
+        if bool((cols < 0).any()):
+            raise ValueError("a generated token is outside the model's live logits columns")
+        return cols
+
+    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+        ids = input_ids.clone()
+        ids[:, self.prompt_width:] = self.to_columns(input_ids[:, self.prompt_width:])
+        s = scores[:, self.columns.to(scores.device)]  # (B, V) -> (B, C)
+        for p in self.processors:
+            s = p(ids, s)
+        out = torch.full_like(scores, float("-inf"))
+        out[:, self.columns.to(scores.device)] = s
+        return out  # (B, V)

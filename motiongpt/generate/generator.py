@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 import numpy as np
 import torch
 
-from motiongpt.generate.constraints import MotionConstraintProcessor, SeededSampler, TokenTables
+from motiongpt.generate.constraints import MotionConstraintProcessor, NarrowedProcessors, SeededSampler, TokenTables
 from motiongpt.generate.request import (
     DEFAULT_MAX_MOTION_TOKENS,
     GUIDANCE_TASKS,
@@ -199,6 +199,11 @@ class MotionGenerator:
         vocab_size = int(getattr(model.config, "full_vocab_size", 0) or model.get_output_embeddings().weight.shape[0])
         self.tables = TokenTables.build(tokenizer, fmt, wrapped=self.wrapped, vocab_size=vocab_size,
                                         device=self.device)
+        # a model that can emit only a few token ids (motiongpt.llm.text_conditioned): motion
+        # decoding runs its processors on those columns only (NarrowedProcessors)
+        live = getattr(model.config, "output_token_ids", None)
+        self._live = torch.tensor(list(live), dtype=torch.long, device=self.device) if live else None
+        self._narrow_tables = self.tables.narrowed(self._live) if self._live is not None else None
         self.max_positions = int(getattr(model.config, "max_position_embeddings", 0) or 0) or None
         pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
         self.pad_id = int(pad)
@@ -615,6 +620,9 @@ class MotionGenerator:
             cache.batch_repeat_interleave(len(ids))  # (1, ...) -> (B, ...): every row shares the prefix
             extra["past_key_values"] = cache
         budget = max(self._budget(p) for p in plans)
+        narrow = self._narrow_tables is not None and all(p.spec.kind != "text" for p in plans)
+        tables = self._narrow_tables if narrow else self.tables
+        columns = self._live if narrow else None
         procs: list[Any] = []
         rec_c = rec_u = None
         if scores_out is not None:
@@ -630,9 +638,10 @@ class MotionGenerator:
             # first: the constraint mask's -inf would make u + s * (c - u) NaN, and temperature,
             # top-k / top-p and the sampler must see the guided distribution
             procs.append(GuidanceLogitsProcessor(self.model, self._unconditional_prefix(_uncond_task(plans[0])),
-                                                 len(ids), width, sampling.guidance_scale, recorder=rec_u))
+                                                 len(ids), width, sampling.guidance_scale, recorder=rec_u,
+                                                 columns=columns))
         if constrained:
-            procs.append(MotionConstraintProcessor(self.tables, [p.spec for p in plans], width,
+            procs.append(MotionConstraintProcessor(tables, [p.spec for p in plans], width,
                                                    num_beams=sampling.num_beams))
         if not sampling.greedy:
             procs.append(TemperatureLogitsWarper(float(sampling.temperature)))
@@ -641,6 +650,8 @@ class MotionGenerator:
             if sampling.top_p < 1.0:
                 procs.append(TopPLogitsWarper(float(sampling.top_p)))
             procs.append(SeededSampler(seeds, self.device, prompt_width=width))
+        if columns is not None:
+            procs = [NarrowedProcessors(procs, columns, self.tables.vocab_size, width)]
         eos = self.tokenizer.eos_token_id
         gen_cfg = GenerationConfig(
             max_new_tokens=budget, do_sample=False, num_beams=sampling.num_beams, num_return_sequences=1,
@@ -662,10 +673,12 @@ class MotionGenerator:
                 rows.append((row, False))
         if scores_out is not None and rec_c is not None:
             lengths = [len(r[0]) for r in rows]
-            rec_c.finish(out[:, width:])
+            # the recorders saw column indices when the processors ran narrowed
+            picked = out[:, width:] if columns is None else procs[0].to_columns(out[:, width:])
+            rec_c.finish(picked)
             cond = rec_c.sums(lengths)
             if rec_u is not None:
-                rec_u.finish(out[:, width:])
+                rec_u.finish(picked)
                 unc: list[float | None] = list(rec_u.sums(lengths))
             else:
                 unc = [None] * len(rows)

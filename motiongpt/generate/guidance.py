@@ -97,7 +97,7 @@ class GuidanceLogitsProcessor(LogitsProcessor):
     """
 
     def __init__(self, model: Any, prefix: UnconditionalPrefix, rows: int, prompt_width: int,
-                 guidance_scale: float, recorder: Any = None) -> None:
+                 guidance_scale: float, recorder: Any = None, columns: torch.Tensor | None = None) -> None:
         scale = float(guidance_scale)
         if not math.isfinite(scale) or scale < 0:
             raise ValueError(f"guidance_scale must be a finite number >= 0, got {guidance_scale!r}")
@@ -109,6 +109,9 @@ class GuidanceLogitsProcessor(LogitsProcessor):
         self.prompt_width = int(prompt_width)
         self.scale = scale
         self.recorder = recorder  # sees the unconditional logits of every step (reranking's score)
+        # under NarrowedProcessors: generated tokens arrive as column indices of these token ids,
+        # and the branch's logits are kept on these columns only
+        self.columns = columns
         self._cache: Any = None
         self._fed: torch.Tensor | None = None  # (B, n) generated tokens the branch has consumed
         self._logits: torch.Tensor | None = None  # (B, V) unconditional logits after them
@@ -119,7 +122,10 @@ class GuidanceLogitsProcessor(LogitsProcessor):
         cache.batch_repeat_interleave(self.rows)  # (1, ...) -> (B, ...): every row shares the prompt
         self._cache = cache
         self._fed = torch.zeros((self.rows, 0), dtype=torch.long, device=device)  # (B, 0)
-        self._logits = self.prefix.logits.to(device).expand(self.rows, -1)  # (1, V) -> (B, V)
+        first = self.prefix.logits.to(device)  # (1, V)
+        if self.columns is not None:
+            first = first[:, self.columns.to(device)]  # (1, C)
+        self._logits = first.expand(self.rows, -1)  # (1, V) -> (B, V)
 
     @torch.no_grad()
     def _feed(self, new: torch.Tensor) -> None:
@@ -129,10 +135,12 @@ class GuidanceLogitsProcessor(LogitsProcessor):
         k = new.shape[1]
         positions = torch.arange(start, start + k, device=new.device).expand(self.rows, -1)  # (B, k)
         mask = torch.ones((self.rows, start + k), dtype=torch.long, device=new.device)  # no padding: same prompt
-        out = self.model(input_ids=new, attention_mask=mask, position_ids=positions, past_key_values=self._cache,
+        tokens = new if self.columns is None else self.columns.to(new.device)[new]  # columns -> token ids
+        out = self.model(input_ids=tokens, attention_mask=mask, position_ids=positions, past_key_values=self._cache,
                          use_cache=True)
         self._cache = out.past_key_values
-        self._logits = out.logits[:, -1].float()  # (B, k, V) -> (B, V)
+        logits = out.logits[:, -1].float()  # (B, k, V) -> (B, V)
+        self._logits = logits if self.columns is None else logits[:, self.columns.to(logits.device)]
         self._fed = torch.cat([self._fed, new], 1)  # (B, n + k)
 
     def unconditional_logits(self, input_ids: torch.Tensor) -> torch.Tensor:
