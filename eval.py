@@ -78,6 +78,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--captions", action="append", default=None, metavar="FILE",
                    help="file of '<clip id>#<caption>' lines (scripts/make_rewordings.py): text-to-motion from these "
                         "captions with the t2m settings, semantic accuracy per file (synthetic corpus); repeatable")
+    p.add_argument("--caption_repeats", type=int, default=0,
+                   help="score the --captions files in the first N repeats only (0: every repeat)")
     p.add_argument("--batch_size", type=int, default=32, help="generation batch size")
     p.add_argument("--bertscore_model", default=None, help="local model directory for BERTScore (m2t)")
     p.add_argument("--device", default="cpu", help="cpu or cuda[:N]")
@@ -104,6 +106,7 @@ def main(argv: list[str] | None = None) -> int:
         max_motion_tokens=args.max_motion_tokens,
         max_text_tokens=args.max_text_tokens, batch_size=args.batch_size,
         bertscore_model=args.bertscore_model, device=args.device, captions=args.captions or [],
+        caption_repeats=args.caption_repeats,
     )
     try:
         cfg.validate()  # a bad option fails before the heavy imports

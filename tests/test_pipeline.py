@@ -27,6 +27,7 @@ vq_overrides:
   - train.lr_milestones=[10]
   - train.batch_size=8
 llm_base_model: nano
+text_encoder: smollm2
 text_encoder_layers: 1
 num_samples: 2
 full_overrides:

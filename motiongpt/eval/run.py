@@ -218,6 +218,9 @@ class EvalConfig:
     every caption of the clip states (synthetic corpus), under ``result["captions"][<file stem>]``.
     The files' contents are part of the cache fingerprint: a new or changed file is a cache
     mismatch, as other generation settings are."""
+    caption_repeats: int = 0
+    """Repeats that also score the ``captions`` files (the first ones; 0: every repeat): each file
+    costs as much generation as the ``t2m`` task."""
 
     def validate(self) -> "EvalConfig":
         """Raise ``ValueError`` naming the field for out-of-range values."""
@@ -234,6 +237,9 @@ class EvalConfig:
             raise ValueError(f"tasks: a task is listed twice: {self.tasks}")
         if self.dataname is not None and self.dataname not in DATANAMES:
             raise ValueError(f"dataname must be one of {sorted(DATANAMES)}, got {self.dataname!r}")
+        if isinstance(self.caption_repeats, bool) or not isinstance(self.caption_repeats, int) \
+                or self.caption_repeats < 0:
+            raise ValueError(f"caption_repeats must be an integer >= 0, got {self.caption_repeats!r}")
         positive = {"repeats": self.repeats, "batch_size": self.batch_size, "mm_gens": self.mm_gens,
                     "mm_times": self.mm_times, "diversity_times": self.diversity_times}
         for name, value in positive.items():
@@ -1116,7 +1122,7 @@ def evaluate(
                 if mm is not None:
                     m["multimodality"] = mm
             per_repeat[task].append(m)
-        for cs in caption_sets:
+        for cs in caption_sets if not cfg.caption_repeats or r < cfg.caption_repeats else ():
             bar.set_postfix(task=cs.cache_name)
             cs.per_repeat.append(_caption_set_metrics(cs, runner, t2m_indices, pick, r, t2m_samples))
     bar.close()
