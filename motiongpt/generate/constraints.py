@@ -50,6 +50,7 @@ import torch
 
 from motiongpt.generate.spec import RowSpec
 from motiongpt.llm.tokens import MotionTokenFormat, motion_token
+from motiongpt.utils.tensors import index_of
 
 if TYPE_CHECKING:  # pragma: no cover
     from transformers import PreTrainedTokenizerBase
@@ -241,8 +242,7 @@ class TokenTables:
         Run on the live columns (:class:`NarrowedProcessors`), they see exactly the same numbers.
         """
         cols = columns.to(self.code_of.device)
-        col_of = torch.full((self.vocab_size,), -1, dtype=torch.long, device=cols.device)
-        col_of[cols] = torch.arange(len(cols), device=cols.device)
+        col_of = index_of(cols, self.vocab_size)
         needed = [self.eos_id, self.start_id, self.end_id] + ([self.comma_id] if self.comma_id >= 0 else [])
         needed_t = torch.cat([torch.tensor(needed, device=cols.device), self.code_ids, self.digit_ids])
         if bool((col_of[needed_t] < 0).any()):
@@ -534,8 +534,7 @@ class NarrowedProcessors:
                  prompt_width: int) -> None:
         self.processors = list(processors)
         self.columns = columns
-        self.col_of = torch.full((int(vocab_size),), -1, dtype=torch.long, device=columns.device)
-        self.col_of[columns] = torch.arange(len(columns), device=columns.device)
+        self.col_of = index_of(columns, vocab_size)
         self.prompt_width = int(prompt_width)
 
     def to_columns(self, tokens: torch.Tensor) -> torch.Tensor:

@@ -340,7 +340,7 @@ def _output_rows(model: Any) -> tuple[torch.Tensor, torch.Tensor] | None:
     """``(row_of, output_ids)`` of a model whose head covers only some token ids, else None."""
     base = model.get_base_model() if hasattr(model, "get_base_model") else model
     base = getattr(base, "module", base)  # DDP
-    maps = getattr(base, "_row_maps", None)
+    maps = getattr(base, "row_maps", None)  # motiongpt.llm.text_conditioned
     if maps is None:
         return None
     return maps(next(base.parameters()).device)

@@ -356,8 +356,8 @@ def add_motion_tokens(
     from tokenizers import AddedToken
 
     strings = motion_token_strings(fmt)
-    if model is not None and getattr(getattr(model, "config", None), "model_type", None) == "motiongpt_text_llama":
-        model = None  # its rows were fixed when it was built (motiongpt.llm.text_conditioned)
+    if model is not None and getattr(getattr(model, "config", None), "output_token_ids", None):
+        model = None  # its output rows were fixed when it was built (motiongpt.llm.text_conditioned)
     vocab = tokenizer.get_vocab()
     old_len = len(tokenizer)
     missing = [s for s in strings if s not in vocab]

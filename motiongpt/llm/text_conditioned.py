@@ -27,6 +27,7 @@ prefix, then token by token).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -36,6 +37,8 @@ from torch import nn
 from transformers import AutoConfig, AutoModel, AutoModelForCausalLM, LlamaConfig, LlamaForCausalLM
 from transformers.cache_utils import DynamicCache
 from transformers.modeling_outputs import CausalLMOutputWithPast
+
+from motiongpt.utils.tensors import index_of
 
 __all__ = [
     "MODEL_TYPE",
@@ -80,6 +83,28 @@ def _encoder_config(d: dict) -> Any:
     return AutoConfig.for_model(model_type, **d)
 
 
+@dataclass
+class _WordCache:
+    """The text encoder's cache, kept on the decoder's cache (``past_key_values.text_cache``)."""
+
+    cache: Any
+    """The encoder's keys / values (a ``DynamicCache``)."""
+    valid: torch.Tensor
+    """(B, T) bool: which cached entries are words (the rest: padding of shorter rows)."""
+
+    def rows(self, b: int) -> None:
+        """Fit the cache to a batch of ``b`` rows: a shared prompt prefix (batch 1) continued by
+        every row is repeated; any other batch change is an error."""
+        kept = self.valid.shape[0]
+        if kept == b:
+            return
+        if kept != 1:
+            raise RuntimeError(f"text cache of batch {kept} for a batch of {b}")
+        if self.cache.get_seq_length():
+            self.cache.batch_repeat_interleave(b)
+        self.valid = self.valid.expand(b, -1).contiguous()
+
+
 class TextConditionedLlamaForCausalLM(LlamaForCausalLM):
     """A LLaMA decoder over motion rows whose word positions read a frozen LLM's states (module doc)."""
 
@@ -99,21 +124,13 @@ class TextConditionedLlamaForCausalLM(LlamaForCausalLM):
         self._maps: dict[torch.device, tuple[torch.Tensor, torch.Tensor]] = {}
         self.post_init()
 
-    def _row_maps(self, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    def row_maps(self, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
         """``(row_of (V_full,): tokenizer id -> row or -1 for a word, output_ids (R,))`` on ``device``;
         built from the config on first use (not buffers: loading builds modules on the meta device)."""
         if device not in self._maps:
-            ids = torch.tensor(self.config.output_token_ids, dtype=torch.long)
-            row_of = torch.full((self.config.full_vocab_size,), -1, dtype=torch.long)
-            row_of[ids] = torch.arange(len(ids))
-            self._maps[device] = (row_of.to(device), ids.to(device))
+            ids = torch.tensor(self.config.output_token_ids, dtype=torch.long, device=device)
+            self._maps[device] = (index_of(ids, self.config.full_vocab_size), ids)
         return self._maps[device]
-
-    def _init_weights(self, module: nn.Module) -> None:
-        # the encoder's weights come from the pretrained model (build or from_pretrained), never re-drawn
-        if any(module is m for m in self.text_encoder.modules()) if hasattr(self, "text_encoder") else False:
-            return
-        super()._init_weights(module)
 
     def train(self, mode: bool = True) -> "TextConditionedLlamaForCausalLM":
         super().train(mode)
@@ -130,8 +147,7 @@ class TextConditionedLlamaForCausalLM(LlamaForCausalLM):
         (motion tokens and padding left out: no compute is spent on them), each word at its index
         among the words of its record, under a causal mask within the record. Records: one per row,
         or (packed training rows, no cache) a new one wherever ``position_ids`` restarts at 0.
-        With a cache, the words seen so far are in ``past_key_values.text_cache`` (keys / values),
-        ``text_valid`` (B, T) and ``text_count`` (B,).
+        With a cache, the words seen so far are in ``past_key_values.text_cache`` (:class:`_WordCache`).
         """
         b, n = input_ids.shape
         dev = input_ids.device
@@ -140,22 +156,14 @@ class TextConditionedLlamaForCausalLM(LlamaForCausalLM):
             valid = valid & attention_mask[:, -n:].bool()
         counts = valid.sum(1)  # (B,)
         lt = int(counts.max())
-        cache = None
+        words: _WordCache | None = None
         if past_key_values is not None:
-            cache = getattr(past_key_values, "text_cache", None)
-            if cache is None:
-                cache = past_key_values.text_cache = DynamicCache()
-                past_key_values.text_valid = torch.zeros((b, 0), dtype=torch.bool, device=dev)
-                past_key_values.text_count = torch.zeros((b,), dtype=torch.long, device=dev)
-            kept = past_key_values.text_valid.shape[0]
-            if kept != b:
-                if kept != 1:
-                    raise RuntimeError(f"text cache of batch {kept} for a batch of {b}")
-                # a shared prompt prefix (batch 1) continued by every row
-                if cache.get_seq_length():
-                    cache.batch_repeat_interleave(b)
-                past_key_values.text_valid = past_key_values.text_valid.expand(b, -1).contiguous()
-                past_key_values.text_count = past_key_values.text_count.expand(b).contiguous()
+            words = getattr(past_key_values, "text_cache", None)
+            if words is None:
+                words = past_key_values.text_cache = _WordCache(
+                    DynamicCache(), torch.zeros((b, 0), dtype=torch.bool, device=dev))
+            words.rows(b)
+        cache = words.cache if words is not None else None
         if lt == 0:
             return None
         order = torch.sort((~valid).to(torch.int8), dim=1, stable=True).indices[:, :lt]  # (B, Lt) words first
@@ -172,16 +180,15 @@ class TextConditionedLlamaForCausalLM(LlamaForCausalLM):
         pos = idx[None] - first  # (B, Lt) index of the word among its record's words
         allowed = (rec[:, :, None] == rec[:, None, :]) & (idx[:, None] >= idx[None, :]) & sel_valid[:, None, :]
         allowed = allowed | torch.eye(lt, dtype=torch.bool, device=dev)  # (B, Lt, Lt); padding sees itself
-        if cache is not None:
-            pos = pos + past_key_values.text_count[:, None]
-            past = past_key_values.text_valid[:, None, :].expand(b, lt, -1)  # (B, Lt, T)
+        if words is not None:
+            pos = pos + words.valid.sum(1, keepdim=True)  # after the words already read
+            past = words.valid[:, None, :].expand(b, lt, -1)  # (B, Lt, T)
             allowed = torch.cat([past, allowed], dim=2)  # (B, Lt, T + Lt)
         with torch.no_grad():
             out = self.text_encoder(input_ids=ids, attention_mask=allowed[:, None], position_ids=pos,
                                     past_key_values=cache, use_cache=cache is not None)
-        if cache is not None:
-            past_key_values.text_valid = torch.cat([past_key_values.text_valid, sel_valid], dim=1)
-            past_key_values.text_count = past_key_values.text_count + counts
+        if words is not None:
+            words.valid = torch.cat([words.valid, sel_valid], dim=1)
         states = out.last_hidden_state  # (B, Lt, E)
         full = states.new_zeros((b, n, states.shape[-1]))
         full.scatter_(1, order[..., None].expand(-1, -1, states.shape[-1]), states)  # words back in place
@@ -190,7 +197,7 @@ class TextConditionedLlamaForCausalLM(LlamaForCausalLM):
     def embed(self, input_ids: torch.Tensor, attention_mask: Any = None, position_ids: torch.Tensor | None = None,
               past_key_values: Any = None) -> torch.Tensor:
         """Decoder inputs (B, L, H): projected encoder states at words, own embeddings elsewhere."""
-        rows = self._row_maps(input_ids.device)[0][input_ids]  # (B, L)
+        rows = self.row_maps(input_ids.device)[0][input_ids]  # (B, L)
         is_text = rows < 0
         emb = self.model.embed_tokens(rows.clamp(min=0))  # (B, L, H)
         states = self._text_states(input_ids, is_text, attention_mask, position_ids, past_key_values)
@@ -202,7 +209,7 @@ class TextConditionedLlamaForCausalLM(LlamaForCausalLM):
     def full_vocab_logits(self, logits: torch.Tensor) -> torch.Tensor:
         """Row logits (..., R) -> tokenizer logits (..., V_full), ``-inf`` outside the output rows."""
         full = logits.new_full(logits.shape[:-1] + (self.config.full_vocab_size,), float("-inf"))
-        full[..., self._row_maps(logits.device)[1]] = logits
+        full[..., self.row_maps(logits.device)[1]] = logits
         return full
 
     def forward(self, input_ids: torch.Tensor | None = None, attention_mask: Any = None,

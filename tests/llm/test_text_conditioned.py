@@ -113,12 +113,12 @@ def test_the_encoder_reads_the_words_alone(model_and_tok) -> None:
     also with left padding in a batch (the generator's layout)."""
     model, tok, ids = model_and_tok
     x = _prompt(tok, "a person waves", [4, 5])  # words, motion, words ("###") then motion
-    words = model._row_maps(x.device)[0][x] < 0
+    words = model.row_maps(x.device)[0][x] < 0
     with torch.no_grad():
         s1 = model._text_states(x, words, None, None, None)[words]
         y = _prompt(tok, "a person waves", [9, 9, 9, 1])
-        s2 = model._text_states(y, model._row_maps(y.device)[0][y] < 0, None, None, None)
-        s2 = s2[model._row_maps(y.device)[0][y] < 0]
+        s2 = model._text_states(y, model.row_maps(y.device)[0][y] < 0, None, None, None)
+        s2 = s2[model.row_maps(y.device)[0][y] < 0]
         assert torch.allclose(s1, s2, atol=1e-5)
         whole = model(x).logits[0]  # (L, V)
         out = model(x[:, :3], use_cache=True)
