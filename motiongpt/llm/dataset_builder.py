@@ -283,12 +283,14 @@ def _items_of_clip(
 ) -> list[MotionItem]:
     """The whole-clip motion and its segment sub-motions, after the length filter."""
     groups: dict[tuple[float, float], list[str]] = {}
+    tag_groups: dict[tuple[float, float], list[tuple[str, ...]]] = {}
     for cap in captions:
         key = (0.0, 0.0) if cap.is_whole_clip else (cap.start, cap.end)
         if key != (0.0, 0.0) and not cfg.segments:
             counter.add("segment_caption_ignored", clip_id)
             continue
         groups.setdefault(key, []).append(cap.text)
+        tag_groups.setdefault(key, []).append(tuple(cap.tokens))
     items = []
     for (start, end), texts in groups.items():
         if (start, end) == (0.0, 0.0):
@@ -303,7 +305,8 @@ def _items_of_clip(
         if n > cfg.max_tokens:
             counter.add("too_long", f"{mid}: {n} codes > max_tokens {cfg.max_tokens}")
             continue
-        items.append(MotionItem(mid, tuple(int(c) for c in sub), tuple(texts), unit))
+        items.append(MotionItem(mid, tuple(int(c) for c in sub), tuple(texts), unit,
+                                caption_tags=tuple(tag_groups[(start, end)])))
     return items
 
 
@@ -323,6 +326,18 @@ def _segment_starts(root: Path, clip_id: str, n_codes: int, unit: int, counter: 
         counter.add("bad_segments", f"{path}: segment starts {starts} (codes) not increasing inside (0, {n_codes})")
         return ()
     return tuple(starts)
+
+
+def make_paraphraser(cfg: TaskConfig) -> Any:
+    """The WordNet caption paraphraser of ``cfg`` (``paraphrase_word_prob``, ``paraphrase_exclude``);
+    fetches WordNet on first use."""
+    from motiongpt.data.paraphrase import CaptionParaphraser, exclusion_words
+    from motiongpt.data.synthetic.rewording import read_caption_file
+    from motiongpt.data.wordnet import load_wordnet
+
+    texts = [caption for path in cfg.paraphrase_exclude for _, caption in read_caption_file(path)]
+    exclude = exclusion_words(texts)
+    return CaptionParaphraser(load_wordnet(), word_prob=cfg.paraphrase_word_prob, exclude=exclude)
 
 
 def generate_instruction_dataset(cfg: InstructionDataConfig) -> dict[str, Any]:
@@ -372,13 +387,15 @@ def generate_instruction_dataset(cfg: InstructionDataConfig) -> dict[str, Any]:
     if missing_instr:
         raise ValueError(f"instructions file has no strings for task(s) {missing_instr}")
 
+    paraphraser = make_paraphraser(cfg) if cfg.paraphrase_prob > 0 else None
     by_split: dict[str, list[dict[str, Any]]] = {}
     counts: dict[str, Any] = {}
     examples: dict[str, list[str]] = {}
     notes: list[str] = []
     for split in cfg.splits:
         # unconditional (classifier-free guidance) records are training data only
-        task_cfg = cfg if split == "train" else dataclasses.replace(cfg, uncond_prob=0.0)
+        # so are reworded captions: evaluation reads the captions as written
+        task_cfg = cfg if split == "train" else dataclasses.replace(cfg, uncond_prob=0.0, paraphrase_prob=0.0)
         if not (root / f"{split}.txt").is_file() and split != "train":
             notes.append(f"no {split}.txt in {root}: {split}.json not written")
             continue
@@ -425,7 +442,7 @@ def generate_instruction_dataset(cfg: InstructionDataConfig) -> dict[str, Any]:
             for item in items:
                 n_motions += 1
                 n_segments += "#" in item.id
-                recs, too_short = build_item_records(item, task_cfg, fmt, instructions, cfg.seed)
+                recs, too_short = build_item_records(item, task_cfg, fmt, instructions, cfg.seed, paraphraser)
                 for task in too_short:
                     skipped_tasks[task] += 1
                 for rec in recs:

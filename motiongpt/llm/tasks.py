@@ -179,6 +179,19 @@ class TaskConfig:
     sequences that costs more than it gives: held-out semantic accuracy of composed decoding 0.685 /
     0.710 / 0.763 with 4 / 1 / 0 context codes (demo corpus, 2,000 steps, 3 repeats; BENCHMARKS.md)."""
 
+    paraphrase_prob: float = 0.0
+    """Probability that a caption of a text-conditioned record (every task but ``m2t``, ``pred``
+    and ``inbetween``) is reworded through WordNet (:class:`~motiongpt.data.paraphrase.CaptionParaphraser`:
+    synonyms and more specific words of the same sense, inflected; sides, counts and connectors
+    kept). Teaches the model the meaning of the words rather than the corpus's word forms. Train
+    split only; needs the WordNet database (``scripts/fetch_wordnet.py``, fetched on first use)."""
+    paraphrase_word_prob: float = 0.6
+    """In a reworded caption, the probability that each content word is replaced."""
+    paraphrase_exclude: list[str] = field(default_factory=list)
+    """Caption files (``id#caption`` lines, e.g. ``scripts/make_rewordings.py`` output) whose words
+    the rewording never produces (template words excepted): measures how the model reads words it
+    never saw in training."""
+
     def validate(self) -> None:
         """Raise ``ValueError`` naming the field for inconsistent settings."""
         unknown = [t for t in self.tasks if t not in TASKS]
@@ -207,6 +220,9 @@ class TaskConfig:
         bad = [t for t in self.uncond_tasks if t not in UNCOND_TASKS]
         if bad or len(set(self.uncond_tasks)) != len(self.uncond_tasks):
             raise ValueError(f"uncond_tasks: each of {list(UNCOND_TASKS)} at most once, got {list(self.uncond_tasks)}")
+        for name in ("paraphrase_prob", "paraphrase_word_prob"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
         if isinstance(self.next_context_codes, bool) or not isinstance(self.next_context_codes, int) \
                 or self.next_context_codes < 0:
             raise ValueError(f"next_context_codes must be an integer >= 0, got {self.next_context_codes!r}")
@@ -227,6 +243,8 @@ class MotionItem:
     segment_starts: tuple[int, ...] = ()
     """Code index where each annotated segment after the first starts (increasing, inside
     ``(0, len(codes))``); empty: no segment annotation (``t2m_next`` makes no records)."""
+    caption_tags: tuple[tuple[str, ...], ...] = ()
+    """Per caption, its ``word/POS`` tokens (HumanML3D's), read by caption rewording; empty: none."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -767,6 +785,24 @@ def _with_uncond(records: list[dict[str, Any]], task: str, item_id: str, cfg: "T
     return out
 
 
+PARAPHRASE_TASKS: tuple[str, ...] = ("t2m", "t2m_init", "t2m_last", "t2m_keys", "t2m_keys_pos", "t2m_next")
+"""Tasks whose captions :attr:`TaskConfig.paraphrase_prob` rewords (the caption is the model's input)."""
+
+
+def _paraphrased(item: MotionItem, captions: Sequence[str], task: str, cfg: TaskConfig, paraphraser: Any,
+                 seed: int) -> list[str]:
+    """``captions`` with each reworded with probability ``cfg.paraphrase_prob`` (a stream of its
+    own: turning the option on does not change the other draws of the records)."""
+    prng = random.Random(f"{seed}|{item.id}|{task}|paraphrase")
+    tags = dict(zip(item.captions, item.caption_tags)) if item.caption_tags else {}
+    out = []
+    for caption in captions:
+        if prng.random() < cfg.paraphrase_prob:
+            caption = paraphraser.paraphrase(caption, prng, tags.get(caption) or None)
+        out.append(caption)
+    return out
+
+
 def build_task_records(
     item: MotionItem,
     task: str,
@@ -774,9 +810,11 @@ def build_task_records(
     fmt: MotionTokenFormat,
     instructions: Mapping[str, Sequence[str]],
     seed: int = 0,
+    paraphraser: Any = None,
 ) -> list[dict[str, Any]]:
     """The records of one motion for one task (``[]`` when the motion has too few codes for it:
-    see :data:`MIN_TOKENS`; callers count that)."""
+    see :data:`MIN_TOKENS`; callers count that). ``paraphraser``: a
+    :class:`~motiongpt.data.paraphrase.CaptionParaphraser` used when ``cfg.paraphrase_prob`` > 0."""
     codes = list(item.codes)
     n = len(codes)
     if task not in TASKS:
@@ -785,6 +823,8 @@ def build_task_records(
         return []
     rng = clip_rng(seed, item.id, task)
     captions = _caption_order(rng, item.captions, cfg.records_per_clip)
+    if paraphraser is not None and cfg.paraphrase_prob > 0 and task in PARAPHRASE_TASKS:
+        captions = _paraphrased(item, captions, task, cfg, paraphraser, seed)
     if task == "t2m_next":
         return _with_uncond(_next_records(item, captions, cfg, fmt, instructions, rng), task, item.id, cfg,
                             instructions, seed)
@@ -882,6 +922,7 @@ def build_item_records(
     fmt: MotionTokenFormat,
     instructions: Mapping[str, Sequence[str]],
     seed: int = 0,
+    paraphraser: Any = None,
 ) -> tuple[list[dict[str, Any]], list[str]]:
     """Records of one motion for every task of ``cfg.tasks`` (in that order), and the tasks skipped
     because the motion has fewer codes than :data:`MIN_TOKENS` asks."""
@@ -891,6 +932,6 @@ def build_item_records(
         if len(item.codes) < MIN_TOKENS[task]:
             too_short.append(task)
             continue
-        records.extend(build_task_records(item, task, cfg, fmt, instructions, seed))
+        records.extend(build_task_records(item, task, cfg, fmt, instructions, seed, paraphraser))
     return records, too_short
 

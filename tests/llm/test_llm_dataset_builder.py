@@ -383,3 +383,25 @@ def test_copy_without_mirror_codes_notes(corpus, tmp_path):
     # every train clip but a (which has no codes at all)
     assert report["counts"]["train"]["skipped"]["missing_mirror_codes"] == len(corpus["train"]) - 1
     assert any("no mirrored codes" in n for n in report["notes"])
+
+
+def test_paraphrased_captions_only_in_train(corpus, built, tmp_path, wordnet):
+    held_out = tmp_path / "held_out.txt"
+    held_out.write_text("X1#a gentleman springs upward twice\n")
+    rep = generate_instruction_dataset(_cfg(corpus, tmp_path / "p", tasks=list(TASKS), paraphrase_prob=0.5,
+                                            paraphrase_exclude=[str(held_out)]))
+    assert rep["config"]["paraphrase_prob"] == 0.5
+    for split in ("val", "test"):  # evaluation data reads the captions as written, byte for byte
+        assert (tmp_path / "p" / f"{split}.json").read_bytes() == (built["out"] / f"{split}.json").read_bytes()
+    recs = json.loads((tmp_path / "p" / "train.json").read_text(encoding="utf-8"))
+    base = built["train"]
+    assert len(recs) == len(base)
+    t2m = [(a, b) for a, b in zip(base, recs) if a["task"] == "t2m"]
+    changed = [b["input"] for a, b in t2m if a["input"] != b["input"]]
+    assert 0.3 * len(t2m) < len(changed) < 0.7 * len(t2m)
+    words = {w for c in changed for w in c.lower().replace(",", " ").replace(".", " ").split()}
+    assert not words & {"gentleman", "springs", "spring", "upward"}
+    # everything but the caption is the record built without the option
+    for a, b in zip(base, recs):
+        assert {k: v for k, v in a.items() if k not in ("input", "caption")} == \
+               {k: v for k, v in b.items() if k not in ("input", "caption")}

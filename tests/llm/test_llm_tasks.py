@@ -509,3 +509,46 @@ def test_next_records(fmt, instructions):
                               instructions)
     assert [parse_next_input(r["input"], fmt)[1] for r in bare] == [[]] * len(recs)
     assert [r["output"] for r in bare] == [r["output"] for r in recs]
+
+
+class _Gentle:
+    """A stand-in rewording ("man" -> "gentleman") that shows which captions the record builder
+    rewords; the WordNet rewording itself is tested in tests/data/test_paraphrase.py."""
+
+    def __init__(self):
+        self.tags_seen = []
+
+    def paraphrase(self, caption, rng, tags=None):
+        self.tags_seen.append(tags)
+        return caption.replace("a man", "a gentleman")
+
+
+def test_paraphrase_prob_rewords_text_inputs_only(instructions):
+    caps = tuple(f"a man walks forward, then jumps {i} times." for i in range(40))
+    tags = tuple((f"tag{i}/NOUN",) for i in range(40))
+    item = MotionItem("S1", tuple(range(100, 130)), caps, segment_starts=(10,), caption_tags=tags)
+    tasks = ["t2m", "t2m_keys", "t2m_next", "m2t", "pred"]
+    plain = {t: build_task_records(item, t, TaskConfig(tasks=tasks), VOCAB, instructions) for t in tasks}
+    para = _Gentle()
+    half = {t: build_task_records(item, t, TaskConfig(tasks=tasks, paraphrase_prob=0.5), VOCAB, instructions,
+                                  paraphraser=para) for t in tasks}
+    for t in ("t2m", "t2m_keys"):
+        n_new = sum("gentleman" in r["caption"] for r in half[t])
+        assert 8 <= n_new <= 32, t  # binomial(40, 0.5)
+        for a, b in zip(plain[t], half[t]):  # same records otherwise (own random stream)
+            assert b["caption"] in (a["caption"], a["caption"].replace("a man", "a gentleman"))
+            assert b["input"].replace("gentleman", "man") == a["input"] and b["output"] == a["output"]
+            assert b["instruction"] == a["instruction"]
+    # t2m_next: the reworded caption is the one split into clauses
+    assert any("gentleman" in r["input"] for r in half["t2m_next"])
+    assert len(half["t2m_next"]) == len(plain["t2m_next"])
+    # the caption is the motion's description elsewhere: m2t outputs and pred are untouched
+    assert half["m2t"] == plain["m2t"] and half["pred"] == plain["pred"]
+    # the caption's own tags are handed over
+    assert {tg for tg in para.tags_seen} <= set(tags) and para.tags_seen
+    # no paraphraser or probability 0: nothing changes
+    assert build_task_records(item, "t2m", TaskConfig(paraphrase_prob=0.5), VOCAB, instructions) == plain["t2m"]
+    assert build_task_records(item, "t2m", TaskConfig(), VOCAB, instructions, paraphraser=para) == plain["t2m"]
+    for name in ("paraphrase_prob", "paraphrase_word_prob"):
+        with pytest.raises(ValueError, match=name):
+            TaskConfig(**{name: 1.5}).validate()
