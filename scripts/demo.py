@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import sys
 from pathlib import Path
 
 from motiongpt.config import load_config
@@ -47,4 +48,6 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    from motiongpt.utils.cli import run_cli
+
+    sys.exit(run_cli(main))

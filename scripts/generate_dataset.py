@@ -69,4 +69,6 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    from motiongpt.utils.cli import run_cli
+
+    sys.exit(run_cli(main))

@@ -71,4 +71,6 @@ def main(argv: list[str] | None = None) -> Path:
 
 
 if __name__ == "__main__":
-    main()
+    from motiongpt.utils.cli import run_cli
+
+    sys.exit(run_cli(main))

@@ -302,7 +302,8 @@ class MotionGenerator:
         if not vq_path:
             raise ValueError("no VQ-VAE: the run does not record vq_dir; pass vq_dir=...")
         if not Path(vq_path).is_dir():
-            raise FileNotFoundError(f"VQ-VAE directory not found: {vq_path} (recorded by the run; pass vq_dir=...)")
+            where = "given as vq_dir" if vq_dir else "recorded by the run; pass vq_dir=..."
+            raise FileNotFoundError(f"VQ-VAE directory not found: {vq_path} ({where})")
         vq = VQVAE.from_pretrained(vq_path, device=device)
 
         icfg = _instruction_config(resolved)

@@ -35,10 +35,7 @@ import math
 
 import numpy as np
 
-from motiongpt.motion.features import FOOT_CONTACT_THRESHOLD
-
 __all__ = [
-    "HML_CONTACT_SPEED",
     "DEFAULT_VEL_THRESH",
     "DEFAULT_HEIGHT_THRESH",
     "FOOT_JOINTS",
@@ -47,8 +44,7 @@ __all__ = [
     "foot_skating",
 ]
 
-# HumanML3D's contact threshold (squared displacement per frame at 20 fps) as a speed, m/s.
-HML_CONTACT_SPEED = math.sqrt(FOOT_CONTACT_THRESHOLD) * 20.0  # 0.894 m/s
+# HumanML3D labels a contact below sqrt(FOOT_CONTACT_THRESHOLD) * 20 fps = 0.894 m/s.
 # Defaults: slower than HumanML3D's label threshold, because pinning a joint that still moves
 # (a heel lifting at toe-off) distorts the step more than leaving a slow slide does.
 DEFAULT_VEL_THRESH = 0.5  # m/s

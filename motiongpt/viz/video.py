@@ -22,7 +22,6 @@ import numpy as np
 from PIL import Image
 
 __all__ = [
-    "VIDEO_SUFFIXES",
     "ffmpeg_available",
     "find_ffmpeg",
     "require_ffmpeg",
@@ -32,10 +31,6 @@ __all__ = [
     "write_atomic",
     "write_video",
 ]
-
-VIDEO_SUFFIXES = (".gif", ".mp4")
-"""Output suffixes the writers understand (any other suffix is written as GIF by the renderers)."""
-
 
 def _bundled_ffmpeg() -> str | None:
     """The ffmpeg binary of the ``imageio-ffmpeg`` wheel, or None when the package is missing.

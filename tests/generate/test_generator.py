@@ -273,6 +273,9 @@ def test_loading_options(vocab_run, digits_run, tmp_path):
         MotionGenerator.from_checkpoint(tmp_path / "nope")
     with pytest.raises(ValueError, match="codes"):
         MotionGenerator.from_checkpoint(vocab_run, vq_dir=_other_vq(tmp_path))
+    # a VQ-VAE path the user gave is reported as theirs, not as one the run recorded
+    with pytest.raises(FileNotFoundError, match=r"missing_vq \(given as vq_dir\)"):
+        MotionGenerator.from_checkpoint(vocab_run, vq_dir=tmp_path / "missing_vq")
 
 
 def _other_vq(tmp_path):

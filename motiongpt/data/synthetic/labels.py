@@ -38,7 +38,6 @@ __all__ = [
     "PARAM_NAMES",
     "band_of",
     "facing_yaw",
-    "root_heading",
     "build_label",
 ]
 
@@ -130,11 +129,6 @@ def facing_yaw(joints: np.ndarray) -> np.ndarray:
     fwd_x = across[:, 2]  # up x across = (across_z, 0, -across_x) with up = +y
     fwd_z = -across[:, 0]
     return np.unwrap(np.arctan2(fwd_x, fwd_z))
-
-
-def root_heading(joints: np.ndarray) -> np.ndarray:
-    """Alias of :func:`facing_yaw` (kept for checkers that think in root terms)."""
-    return facing_yaw(joints)
 
 
 _TRAVEL = ("walk", "run", "walk_backward", "sidestep")
