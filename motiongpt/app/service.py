@@ -171,7 +171,8 @@ class MotionService:
     @property
     def guidance_scale(self) -> float:
         """Default of the page's guidance-scale control: the generator's
-        ``recommended_guidance_scale`` (2 for a model trained with unconditional records, else 1 = off)."""
+        ``recommended_guidance_scale`` (:data:`~motiongpt.generate.generator.GUIDED_RECOMMENDED_SCALE`
+        for a model trained with unconditional records, else 1 = off)."""
         return min(MAX_GUIDANCE_SCALE, float(self.generator.recommended_guidance_scale))
 
     @property
