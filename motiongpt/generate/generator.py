@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import copy
 import json
+import logging
 import math
 import os
 from pathlib import Path
@@ -45,6 +46,8 @@ from motiongpt.generate.request import (
     plan_request,
 )
 from motiongpt.llm.tokens import MOTION_END, MOTION_START, MotionTokenFormat, text_to_codes
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:  # pragma: no cover
     from transformers import PreTrainedTokenizerBase
@@ -99,14 +102,29 @@ def _read_json(path: Path) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
+_ASSUMED = ("max_tokens (the generator's default motion length cap)", "uncond_prob 0 (guidance off by default)",
+            "tasks: all", "next_context_codes 0", "wrap_output: by the motion format")
+
+
 def _instruction_config(resolved: dict[str, Any]) -> dict[str, Any]:
-    """The instruction-data config the run was trained on (``{}`` when it cannot be found)."""
-    data_dir = (resolved.get("prepare_config") or {}).get("data_dir")
-    if not data_dir:
-        return {}
-    meta = _read_json(Path(data_dir) / "meta.json")
-    cfg = (meta or {}).get("config")
-    return cfg if isinstance(cfg, dict) else {}
+    """The instruction settings the run was trained on: the copy the run carries
+    (``resolved.instruction_config``, written at fine-tune time). A run made before runs carried it
+    falls back to its instruction folder's ``meta.json``. Without either (records not made by the
+    instruction builder, or the folder gone), ``{}``, and the settings assumed are logged by name."""
+    if "instruction_config" in resolved:
+        cfg = resolved["instruction_config"]
+        if isinstance(cfg, dict):
+            return cfg
+        why = resolved.get("instruction_config_source") or "none recorded"
+    else:
+        data_dir = (resolved.get("prepare_config") or {}).get("data_dir")
+        meta = _read_json(Path(data_dir) / "meta.json") if data_dir else None
+        cfg = (meta or {}).get("config")
+        if isinstance(cfg, dict):
+            return cfg
+        why = f"an older run whose instruction folder {data_dir!r} has no readable meta.json"
+    log.warning("no instruction settings for this run (%s): assuming %s", why, "; ".join(_ASSUMED))
+    return {}
 
 
 GUIDED_RECOMMENDED_SCALE = 1.5

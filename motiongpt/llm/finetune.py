@@ -51,7 +51,7 @@ import os
 import shutil
 import time
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
@@ -143,6 +143,9 @@ class PreparedData:
     """``prepare_config.yaml`` as a dict (template, train_on_prompt, base model, ...)."""
     dropped: dict[str, int]
     """Records dropped per split for being longer than ``batch.max_seq_len``."""
+    instruction: dict[str, Any] = field(default_factory=dict)
+    """The instruction builder's settings the records were made with
+    (:func:`motiongpt.llm.prepare.instruction_settings`)."""
 
 
 def load_training_data(prepared: str | os.PathLike, max_seq_len: int) -> PreparedData:
@@ -172,7 +175,8 @@ def load_training_data(prepared: str | os.PathLike, max_seq_len: int) -> Prepare
     top = max(int(train.ids.max()), int(val.ids.max()) if val is not None else 0)
     if top >= len(tok):
         raise ValueError(f"{root}: token id {top} is outside the prepared tokenizer ({len(tok)} ids)")
-    return PreparedData(root, train, val, tok, prep["format"], prep["config"] or {}, dropped)
+    return PreparedData(root, train, val, tok, prep["format"], prep["config"] or {}, dropped,
+                        prep.get("instruction") or {})
 
 
 # --------------------------------------------------------------------------------------------
@@ -1076,6 +1080,10 @@ class _Run:
             "train_on_prompt": data.prepare_config.get("train_on_prompt"),
             "tasks": dict(Counter(self.records.tasks)) if self.records.tasks is not None else {},
             "prepare_config": data.prepare_config,
+            # generation reads the task settings from here, not from the data folder (which may
+            # be gone or moved by then)
+            "instruction_config": data.instruction.get("config"),
+            "instruction_config_source": data.instruction.get("source") or data.instruction.get("reason"),
             "train_records": len(self.records),
             "val_records": len(data.val) if data.val is not None else 0,
             "dropped_too_long": data.dropped,

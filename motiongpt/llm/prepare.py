@@ -502,15 +502,42 @@ def prepare_dataset(cfg: PrepareConfig, *, force: bool = False) -> Path:
             raise ValueError(f"every train example is longer than max_len {cfg.max_len}: raise max_len")
         tokenizer.save_pretrained(str(tmp / "tokenizer"))
         save_motion_format(fmt, tmp)
+        (tmp / INSTRUCTION_CONFIG_FILE).write_text(json.dumps(instruction_settings(data_dir), indent=1) + "\n",
+                                                   encoding="utf-8")
         save_config(resolved, tmp / "prepare_config.yaml")
         stats["seconds"] = round(time.time() - t0, 3)
         (tmp / "stats.json").write_text(json.dumps(stats, indent=1) + "\n", encoding="utf-8")
     return out
 
 
+INSTRUCTION_CONFIG_FILE = "instruction_config.json"
+"""The instruction builder's settings, copied into a prepared folder (and from there into every run
+trained on it: ``resolved.instruction_config`` of ``run_config.yaml``)."""
+
+
+def instruction_settings(data_dir: str | os.PathLike) -> dict[str, Any]:
+    """``{"config": <the instruction builder's config>, "source": <its meta.json>}`` of an instruction
+    dataset, or ``{"config": None, "source": None, "reason": ...}`` for records the builder did not
+    make (e.g. MotionGPT-LoRA's ``train.json``): generation then says which settings it assumes."""
+    meta_path = Path(data_dir) / "meta.json"
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {"config": None, "source": None, "reason": f"{meta_path} not found (records not made by "
+                "scripts/generate_dataset.py)"}
+    except ValueError as e:
+        raise ValueError(f"{meta_path}: not JSON ({e})") from e
+    cfg = meta.get("config") if isinstance(meta, dict) else None
+    if not isinstance(cfg, dict):
+        raise ValueError(f"{meta_path}: no 'config' object (not the instruction builder's meta.json)")
+    return {"config": cfg, "source": str(meta_path.resolve())}
+
+
 def load_prepared(out_dir: str | os.PathLike, splits: tuple[str, ...] = ("train", "val")) -> dict[str, Any]:
     """Open a prepared folder: ``{"train": Dataset, "val": Dataset (if present), "tokenizer",
-    "format": MotionTokenFormat, "config": dict (prepare_config.yaml), "stats": dict}``."""
+    "format": MotionTokenFormat, "config": dict (prepare_config.yaml), "stats": dict,
+    "instruction": dict (``instruction_config.json``; read from the data folder for a folder
+    prepared before it was written)}``."""
     from datasets import load_from_disk
     from transformers import AutoTokenizer
 
@@ -523,6 +550,11 @@ def load_prepared(out_dir: str | os.PathLike, splits: tuple[str, ...] = ("train"
         "config": yaml.safe_load((out / "prepare_config.yaml").read_text(encoding="utf-8")),
         "stats": json.loads((out / "stats.json").read_text(encoding="utf-8")),
     }
+    instr = out / INSTRUCTION_CONFIG_FILE
+    if instr.is_file():
+        result["instruction"] = json.loads(instr.read_text(encoding="utf-8"))
+    else:
+        result["instruction"] = instruction_settings((result["config"] or {}).get("data_dir") or out)
     for split in splits:
         if (out / split).is_dir():
             result[split] = load_from_disk(str(out / split))

@@ -88,3 +88,41 @@ def test_recommended_scale_follows_the_instruction_data(corpus, vq_dir, tmp_path
                            recommended_guidance_scale=3).recommended_guidance_scale == 3.0
     with pytest.raises(ValueError, match="recommended_guidance_scale"):
         MotionGenerator(guided.model, guided.tokenizer, guided.fmt, guided.vq, recommended_guidance_scale=-1.0)
+
+
+def test_run_carries_its_instruction_settings(corpus, vq_dir, tmp_path, caplog):
+    """The run records the instruction builder's settings at fine-tune time: generation reads them
+    from the run, so deleting the instruction and prepared folders changes nothing; a run without
+    them says which settings it assumes."""
+    import json
+    import shutil
+
+    import yaml
+
+    from motiongpt.generate import MotionGenerator
+
+    run, report = _run(corpus, vq_dir, tmp_path / "with", 0.5)
+    resolved = yaml.safe_load((run / "run_config.yaml").read_text())["resolved"]
+    assert resolved["instruction_config"] == report["config"]
+    assert resolved["instruction_config_source"].endswith("instructions/meta.json")
+    prepared_copy = json.loads((tmp_path / "with" / "prepared" / "instruction_config.json").read_text())
+    assert prepared_copy["config"] == report["config"]
+    before = MotionGenerator.from_checkpoint(run)
+    shutil.rmtree(tmp_path / "with" / "instructions")
+    shutil.rmtree(tmp_path / "with" / "prepared")
+    after = MotionGenerator.from_checkpoint(run)
+    for attr in ("recommended_guidance_scale", "trained_tasks", "max_motion_tokens", "guided_clauses"):
+        assert getattr(after, attr) == getattr(before, attr), attr
+    assert after.recommended_guidance_scale == 1.5 and after.trained_tasks == ("t2m", "m2t")
+
+    # a run whose records the builder did not make: the assumed settings are named
+    cfg_path = run / "run_config.yaml"
+    data = yaml.safe_load(cfg_path.read_text())
+    data["resolved"]["instruction_config"] = None
+    data["resolved"]["instruction_config_source"] = "x/meta.json not found"
+    cfg_path.write_text(yaml.safe_dump(data, sort_keys=False))
+    with caplog.at_level("WARNING", logger="motiongpt.generate.generator"):
+        bare = MotionGenerator.from_checkpoint(run)
+    assert bare.recommended_guidance_scale == 1.0 and bare.trained_tasks is None
+    assert any("x/meta.json not found" in r.getMessage() and "uncond_prob 0" in r.getMessage()
+               for r in caplog.records)

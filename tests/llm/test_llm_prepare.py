@@ -68,8 +68,11 @@ def _response_codes(example: dict, tokenizer, fmt: MotionTokenFormat) -> list[in
 
 def test_layout_columns_and_config(prepared, data_dir):
     out = prepared["out"]
-    assert sorted(p.name for p in out.iterdir()) == ["motion_format.json", "prepare_config.yaml", "stats.json",
-                                                     "tokenizer", "train", "val"]
+    assert sorted(p.name for p in out.iterdir()) == ["instruction_config.json", "motion_format.json",
+                                                     "prepare_config.yaml", "stats.json", "tokenizer", "train", "val"]
+    # records written by hand, not by the instruction builder: no settings to carry, and why
+    if not (data_dir / "meta.json").is_file():
+        assert prepared["instruction"]["config"] is None and "meta.json not found" in prepared["instruction"]["reason"]
     from datasets import List, Value
 
     for split in ("train", "val"):
