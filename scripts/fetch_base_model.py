@@ -34,11 +34,7 @@ def main(argv: list[str] | None = None) -> Path:
     args = parser.parse_args(argv)
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    try:
-        out = fetch_smollm2(args.out, cache_dir=args.cache_dir)
-    except BaseModelFetchError as e:
-        print("error: " + " ".join(str(e).split()), file=sys.stderr)
-        raise SystemExit(2) from None
+    out = fetch_smollm2(args.out, cache_dir=args.cache_dir)
     print(out)
     return out
 
@@ -46,4 +42,4 @@ def main(argv: list[str] | None = None) -> Path:
 if __name__ == "__main__":
     from motiongpt.utils.cli import run_cli
 
-    sys.exit(run_cli(main))
+    sys.exit(run_cli(main, errors=(BaseModelFetchError,)))

@@ -31,11 +31,7 @@ def main(argv: list[str] | None = None) -> Path:
     args = parser.parse_args(argv)
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    try:
-        out = fetch_wordnet(args.out, cache_dir=args.cache_dir, archive=args.archive)
-    except (WordNetFetchError, FileNotFoundError) as e:
-        print("error: " + " ".join(str(e).split()), file=sys.stderr)
-        raise SystemExit(2) from None
+    out = fetch_wordnet(args.out, cache_dir=args.cache_dir, archive=args.archive)
     print(out)
     return out
 
@@ -43,4 +39,4 @@ def main(argv: list[str] | None = None) -> Path:
 if __name__ == "__main__":
     from motiongpt.utils.cli import run_cli
 
-    sys.exit(run_cli(main))
+    sys.exit(run_cli(main, errors=(WordNetFetchError,)))

