@@ -31,6 +31,8 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from motiongpt.generate.compose import RESERVE_CODES  # light: no torch
+
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--lora_path", required=True, help="fine-tuning output directory (finetune_motion.py --out_dir)")
     p.add_argument("--data_root", required=True, help="dataset in the HumanML3D layout")
@@ -66,9 +68,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--compose_context", type=int, default=None,
                    help="with --compose: codes of the motion so far given with each later clause (0: none; "
                         "default: what the run was trained with)")
-    p.add_argument("--compose_reserve", type=int, default=14,
+    p.add_argument("--compose_reserve", type=int, default=RESERVE_CODES,
                    help="with --compose: codes of the motion budget kept for each clause after the one being "
-                        "written (default 14)")
+                        f"written (default {RESERVE_CODES})")
     from motiongpt.generate.inputs import add_rerank_arguments  # light: no torch
 
     add_rerank_arguments(p, unit="text-to-motion caption")

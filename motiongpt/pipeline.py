@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from motiongpt.config import atomic_write_text, config_to_dict, save_config
+from motiongpt.generate.compose import RESERVE_CODES
 
 __all__ = ["DemoConfig", "run_demo"]
 
@@ -139,7 +140,7 @@ class DemoConfig:
     compose_context: int | None = None
     """Codes of the motion so far given with each later clause when composing (0: none, each clause
     from its text alone); None: what the instruction data used (``next_context_codes``)."""
-    compose_reserve: int = 14
+    compose_reserve: int = RESERVE_CODES
     """Codes of the motion budget kept for each clause after the one being written when composing
     (:func:`motiongpt.generate.compose.clause_room`)."""
     guidance_scale: float = 1.5

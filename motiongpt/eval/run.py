@@ -77,6 +77,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from motiongpt.generate.compose import RESERVE_CODES
 from motiongpt.utils.atomic import atomic_write_text, sha256_file
 
 __all__ = [
@@ -186,7 +187,7 @@ class EvalConfig:
     compose_context: int | None = None
     """With ``compose``: codes of the motion so far given with each later clause (0: none, each
     clause from its text alone); None: what the run was trained with."""
-    compose_reserve: int = 14
+    compose_reserve: int = RESERVE_CODES
     """With ``compose``: codes of the budget kept for each clause after the one being written
     (:func:`motiongpt.generate.compose.clause_room`; the default is
     :data:`~motiongpt.generate.compose.RESERVE_CODES`)."""

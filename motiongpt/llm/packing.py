@@ -25,6 +25,8 @@ from typing import Any, Literal, Sequence
 import numpy as np
 import torch
 
+from motiongpt.llm.templates import IGNORE_INDEX
+
 __all__ = [
     "IGNORE_INDEX",
     "TokenizedRecords",
@@ -35,7 +37,6 @@ __all__ = [
     "attention_inputs",
 ]
 
-IGNORE_INDEX = -100
 
 Row = list[int]
 """Record indices placed in one row of a micro-batch (one record unless packing)."""
