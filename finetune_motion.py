@@ -56,13 +56,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> dict:
-    args = build_parser().parse_args(argv)
-    # the heavy imports (torch, transformers, peft, accelerate: seconds) only after the arguments parsed
-    import json
-    import logging
-
-    from motiongpt.config import ConfigError, load_config
+def config_from_args(args: argparse.Namespace):
+    """The :class:`~motiongpt.llm.finetune_config.FinetuneConfig` a command line asks for (the
+    config file, then the path flags, then ``key=value`` overrides); ``ConfigError`` names the field."""
+    from motiongpt.config import load_config
     from motiongpt.llm.finetune_config import FinetuneConfig
 
     overrides = list(args.overrides)
@@ -70,15 +67,25 @@ def main(argv: list[str] | None = None) -> dict:
         value = getattr(args, name)
         if value is not None:
             overrides.append(f"{name}={value}")
-    try:
-        if args.config and args.config.endswith("run_config.yaml"):
-            # a previous run's resolved config: its `resolved` provenance section is not a config field
-            from motiongpt.config import apply_overrides
-            from motiongpt.llm.checkpoint import read_run_config
+    if args.config and args.config.endswith("run_config.yaml"):
+        # a previous run's resolved config: its `resolved` provenance section is not a config field
+        from motiongpt.config import apply_overrides
+        from motiongpt.llm.checkpoint import read_run_config
 
-            cfg = apply_overrides(read_run_config(args.config)[0], overrides)
-        else:
-            cfg = load_config(FinetuneConfig, args.config, overrides)
+        return apply_overrides(read_run_config(args.config)[0], overrides)
+    return load_config(FinetuneConfig, args.config, overrides)
+
+
+def main(argv: list[str] | None = None) -> dict:
+    args = build_parser().parse_args(argv)
+    # the heavy imports (torch, transformers, peft, accelerate: seconds) only after the arguments parsed
+    import json
+    import logging
+
+    from motiongpt.config import ConfigError
+
+    try:
+        cfg = config_from_args(args)
     except ConfigError as e:
         print(f"finetune_motion.py: error: {e}", file=sys.stderr)
         raise SystemExit(2) from None

@@ -91,31 +91,16 @@ class DemoConfig:
     response carries a loss, so the prompt is compute without a target (BENCHMARKS.md, "Compact
     prompts"). A real LLaMA run keeps the template its instruction data was written for
     (``alpaca``)."""
-    full_config: str = "configs/tiny_demo.yaml"
-    """Stage-1 fine-tuning config (full training of the preset), relative to the repo or absolute."""
-    full_overrides: list[str] = field(default_factory=lambda: [
-        # Sized so all of `make demo` stays <= 15 min on 2 CPU cores (corpus + VQ-VAE + renders take
-        # ~3 min, evaluator + evaluation ~2 min). Packed rows of 256 tokens (records kept apart by
-        # block-diagonal masks), 5 rows (~21 records, ~1.2k tokens) per step: no padding, 5.7k
-        # tokens/s with two threads vs 4.8k for padded batches of 16 records (measured).
-        # Caption following rises with steps (counting repetitions is under-fitted), so the budget
-        # goes here rather than to stage 2. With the text encoder a step costs ~1.6x a step of the
-        # decoder alone (the encoder reads every record's words), so 1,500 steps (0.73 epoch) take
-        # the minutes 2,400 took without it (BENCHMARKS.md, "Captions in other words").
-        "train.max_steps=1500", "batch.packing=true", "batch.max_seq_len=256", "batch.micro_batch_size=5",
-        "train.eval_every=750", "train.eval_max_batches=16", "train.save_every=1500",
-        "optim.warmup_steps=20", "train.progress_bar=false", "train.tensorboard=false",
-    ])
-    """``key=value`` overrides of the stage-1 config (``base_model``, ``prepared``, ``vq_dir`` and
-    ``out_dir`` are set by the demo)."""
-    lora_config: str = "configs/tiny_demo_lora.yaml"
+    full_config: str = "configs/demo/finetune_full.yaml"
+    """Stage-1 fine-tuning config (full training of the preset reading the text encoder), relative to
+    the repo or absolute; the standalone ``finetune_motion.py --config`` of the same file is the same
+    run (its header gives the command)."""
+    full_overrides: list[str] = field(default_factory=list)
+    """``key=value`` overrides of the stage-1 config (``base_model``, ``prepared``, ``vq_dir``,
+    ``out_dir`` and the text encoder are set by the demo)."""
+    lora_config: str = "configs/demo/finetune_lora.yaml"
     """Stage-2 fine-tuning config (LoRA on stage 1's output), relative to the repo or absolute."""
-    lora_overrides: list[str] = field(default_factory=lambda: [
-        # ~40 s: the adapters refine stage 1 on the same data (the path a real LLaMA takes); longer
-        # LoRA stages did not improve caption following here, so stage 1 gets the minutes
-        "train.max_steps=60", "train.eval_every=30", "train.eval_max_batches=16", "train.save_every=30",
-        "optim.warmup_steps=10", "train.progress_bar=false", "train.tensorboard=false",
-    ])
+    lora_overrides: list[str] = field(default_factory=list)
     """``key=value`` overrides of the stage-2 config (``base_model`` is stage 1's output folder)."""
     torch_threads: int = 2
     """Torch intra-op threads for the VQ-VAE training and the LLM stages (0: torch's default; the
@@ -365,6 +350,22 @@ def _stage_prepare(cfg: DemoConfig, data_dir: Path, out_dir: Path, text_encoder:
             "train_tokens": train["tokens"]}
 
 
+def finetune_stage_config(config: str, overrides: list[str], *, base_model: str, prepared: Path, vq_dir: Path,
+                          out_dir: Path, text_encoder: str = "", text_encoder_layers: int = 4) -> Any:
+    """The :class:`~motiongpt.llm.finetune_config.FinetuneConfig` of a demo fine-tuning stage: the
+    stage's YAML (``configs/demo/``), its overrides, then the paths (and text encoder) the demo sets;
+    what ``finetune_motion.py --config`` gives for the same file and values."""
+    from motiongpt.config import load_config
+    from motiongpt.llm.finetune_config import FinetuneConfig
+
+    fcfg = load_config(FinetuneConfig, _resolve_path(config), overrides)
+    fcfg = dataclasses.replace(fcfg, base_model=base_model, prepared=str(prepared.resolve()),
+                               vq_dir=str(vq_dir.resolve()), out_dir=str(out_dir.resolve()))
+    if text_encoder:
+        fcfg = dataclasses.replace(fcfg, text_encoder=text_encoder, text_encoder_layers=text_encoder_layers)
+    return fcfg
+
+
 def _stage_finetune(config: str, overrides: list[str], *, base_model: str, prepared: Path, vq_dir: Path,
                     out_dir: Path, upstream_cached: bool, text_encoder: str = "",
                     text_encoder_layers: int = 4) -> dict[str, Any]:
@@ -372,15 +373,11 @@ def _stage_finetune(config: str, overrides: list[str], *, base_model: str, prepa
     there, the run's ``run_config.yaml`` holds this exact config and the inputs upstream were reused.
     Otherwise it resumes from the latest checkpoint when that one was made with this config and on
     the same inputs (finetune checks the data fingerprint too), else it starts over."""
-    from motiongpt.config import load_config
     from motiongpt.llm.checkpoint import SUMMARY_FILE, latest_checkpoint, read_run_config
-    from motiongpt.llm.finetune import FinetuneConfig, finetune
+    from motiongpt.llm.finetune import finetune
 
-    fcfg = load_config(FinetuneConfig, _resolve_path(config), overrides)
-    fcfg = dataclasses.replace(fcfg, base_model=base_model, prepared=str(prepared.resolve()),
-                               vq_dir=str(vq_dir.resolve()), out_dir=str(out_dir.resolve()))
-    if text_encoder:
-        fcfg = dataclasses.replace(fcfg, text_encoder=text_encoder, text_encoder_layers=text_encoder_layers)
+    fcfg = finetune_stage_config(config, overrides, base_model=base_model, prepared=prepared, vq_dir=vq_dir,
+                                 out_dir=out_dir, text_encoder=text_encoder, text_encoder_layers=text_encoder_layers)
     want = config_to_dict(fcfg)
     summary_path = out_dir / SUMMARY_FILE
     if upstream_cached and summary_path.is_file():

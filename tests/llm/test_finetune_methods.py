@@ -21,7 +21,7 @@ from finetune_testlib import REPO, make_prepared, quick_cfg, single_thread, trai
 from motiongpt.config import ConfigError, apply_overrides, config_to_dict, load_config  # noqa: E402
 from motiongpt.llm.finetune_config import FinetuneConfig, check_finetune_config  # noqa: E402
 
-CONFIGS = sorted((REPO / "configs").glob("*.yaml"))
+CONFIGS = sorted((REPO / "configs").glob("*.yaml")) + sorted((REPO / "configs" / "demo").glob("finetune_*.yaml"))
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,50 @@
+"""`make demo`'s fine-tuning stages live in configs/demo/*.yaml: the demo and the standalone
+`finetune_motion.py --config` of the same file build the same run."""
+
+from __future__ import annotations
+
+import importlib.util
+import shlex
+from pathlib import Path
+
+import pytest
+
+from motiongpt.config import config_to_dict
+from motiongpt.pipeline import DemoConfig, finetune_stage_config
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _cli_config(argv: list[str]):
+    spec = importlib.util.spec_from_file_location("finetune_motion_cli", REPO / "finetune_motion.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod.config_from_args(mod.build_parser().parse_args(argv))
+
+
+@pytest.mark.parametrize("stage", ["full", "lora"])
+def test_demo_stage_equals_the_standalone_command(stage, tmp_path):
+    demo = DemoConfig()
+    config = getattr(demo, f"{stage}_config")
+    assert config == f"configs/demo/finetune_{stage}.yaml" and getattr(demo, f"{stage}_overrides") == []
+    paths = {"prepared": tmp_path / "prepared", "vq_dir": tmp_path / "vqvae", "out_dir": tmp_path / f"llm_{stage}"}
+    base = "tiny" if stage == "full" else str(tmp_path / "llm_full")
+    encoder = str(tmp_path / "smollm2") if stage == "full" else ""
+    from_demo = finetune_stage_config(config, [], base_model=base, text_encoder=encoder,
+                                      text_encoder_layers=demo.text_encoder_layers, **paths)
+    argv = ["--config", str(REPO / config), "--base_model", base,
+            *[f"--{k}={v}" for k, v in paths.items()]] + ([f"text_encoder={encoder}"] if encoder else [])
+    from_cli = _cli_config(argv)
+    assert config_to_dict(from_cli) == config_to_dict(from_demo), shlex.join(argv)
+    # the stage's sizing is in the file, not in Python strings
+    if stage == "full":
+        assert from_cli.train.max_steps == 1500 and from_cli.batch.packing and from_cli.method == "full"
+        assert from_cli.text_encoder_layers == demo.text_encoder_layers
+    else:
+        assert from_cli.train.max_steps == 60 and from_cli.method == "lora"
+
+
+def test_demo_config_headers_quote_a_working_command():
+    for stage in ("full", "lora"):
+        text = (REPO / "configs" / "demo" / f"finetune_{stage}.yaml").read_text()
+        assert f"finetune_motion.py --config configs/demo/finetune_{stage}.yaml" in text
