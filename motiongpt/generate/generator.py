@@ -129,8 +129,8 @@ def _instruction_config(resolved: dict[str, Any]) -> dict[str, Any]:
 
 GUIDED_RECOMMENDED_SCALE = 1.5
 """Guidance scale suggested for a model trained with unconditional records: the best scale of the
-embedded default model (``make demo``; composed semantic accuracy on the validation split 0.902 at
-1.5 vs 0.873 at 2; BENCHMARKS.md, "Counting")."""
+embedded default model on its validation split (the sweep:
+``docs/experiments/2026-12-05-benchmarks-history.md``, "Counting")."""
 
 
 def _had_uncond_records(icfg: dict[str, Any]) -> bool:

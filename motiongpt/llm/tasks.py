@@ -176,8 +176,7 @@ class TaskConfig:
     """``t2m_next``: codes of the motion before a clause given in its input (the last ones; fewer
     when less came before). 0 (default): none, every clause from its text alone. A context carries
     the pose and pace the clause starts from, but also what the action before it was, and on unseen
-    sequences that costs more than it gives: held-out semantic accuracy of composed decoding 0.685 /
-    0.710 / 0.763 with 4 / 1 / 0 context codes (demo corpus, 2,000 steps, 3 repeats; BENCHMARKS.md)."""
+    sequences that costs more than it gives (measured on the demo corpus: ``docs/experiments/``)."""
 
     paraphrase_prob: float = 0.0
     """Probability that a caption of a text-conditioned record (every task but ``m2t``, ``pred``
