@@ -27,10 +27,9 @@ never seen together is made of actions the model has seen, each in many sequence
   clause after it (less, down to one code each, when what is left cannot give every remaining
   clause that many). Why a reserve: without one an early clause could take nearly all of the
   budget (locomotion clauses of free length run long), the last clause was cut short (a squat
-  without its second repetition) and such motions failed twice as often. On the embedded default
-  (3 repeats x 200 held-out captions) reserving 1 / 10 / 14 / 18 codes per later clause scored
-  0.725 / 0.757 / 0.775 / 0.713: 14 codes (2.8 s, about one action of the corpus) is the default
-  (on a later demo model 1 vs 14: 0.730 vs 0.827; BENCHMARKS.md, "Counting").
+  without its second repetition) and such motions failed more often. 14 codes (2.8 s, about one
+  action of the corpus) scored best among the reserves tried on the embedded default (the sweep:
+  ``docs/experiments/2026-12-05-benchmarks-history.md``, "Counting").
 * Every clause is decoded under the usual constraints; each result holds the joined codes, the
   summed token count and every clause's problems (prefixed with its clause number).
 """

@@ -284,8 +284,8 @@ class SamplingConfig:
     with an empty input) followed by the same generated tokens (see
     :mod:`motiongpt.generate.guidance`). 1: off (nothing extra runs); > 1 follows the caption more
     closely; 0: unconditional. Needs a model trained with unconditional records (empty-input t2m
-    duplicates); 1.5 is the best scale of the current embedded default model (composed, validation
-    split: 0.902 vs 0.873 at 2 and 0.80 unguided on the test split). Not with beam search, nor with
+    duplicates); the recommended scale (``GUIDED_RECOMMENDED_SCALE``) is chosen on the embedded
+    default's validation split. Not with beam search, nor with
     ``m2t`` / ``pred`` / ``inbetween`` requests."""
     candidates: int = 1
     """Samples drawn per request, of which the one the model itself scores highest is kept (1: off;
@@ -299,9 +299,8 @@ class SamplingConfig:
     """``w`` of the candidates' score, in [0, 1]. 0: the output's likelihood under the prompt (prefers
     short, common motions); 1: its pointwise mutual information with the text (the model as its own
     text-motion matcher); > 0 needs the unconditional prompt guidance uses (text-to-motion requests
-    of a model trained with unconditional records). On the previous embedded default model's
-    validation split (4 candidates, composed): 0 / 0.25 / 0.5 / 0.75 -> 0.923 / 0.928 / 0.903 / 0.887, one
-    candidate 0.902 (BENCHMARKS.md, "Reranking")."""
+    of a model trained with unconditional records). 0.25 scored best on the embedded default's
+    validation split (the sweep: ``docs/experiments/2026-12-05-benchmarks-history.md``, "Reranking")."""
 
     def validate(self) -> "SamplingConfig":
         """Raise ``ValueError`` naming the field for out-of-range values."""

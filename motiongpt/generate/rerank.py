@@ -15,7 +15,7 @@ classifier-free guidance uses (:meth:`MotionGenerator.unconditional_prompt_ids`)
 needs a model trained with unconditional records for the task.
 
 No evaluator, checker or other model takes part: the choice uses only what generation has.
-Measured on the embedded default (BENCHMARKS.md, "Reranking").
+Measured on the embedded default: ``docs/experiments/2026-12-05-benchmarks-history.md``, "Reranking".
 
 Both terms come from the decoding itself (:class:`LogProbRecorder`): the conditional
 log-probabilities are the logits ``generate`` computes anyway, the unconditional ones those of

@@ -51,7 +51,7 @@ ALPACA_PROMPT_NO_INPUT = (
 # The Alpaca layout without its preamble sentence: the same ``###`` sections, 36 fewer tokens per
 # record with the tiny BPE tokenizer (77 instead of 113 for a t2m record). A small model trained on
 # a CPU budget learns caption following faster when a third of every sequence is not a constant
-# preamble (measured on the embedded corpus: 15 % vs 10 % semantic accuracy at equal compute).
+# preamble (measured on the embedded corpus at equal compute).
 SHORT_PROMPT_WITH_INPUT = "### Instruction:\n{instruction}\n\n### Input:\n{input}\n\n### Response:\n"
 SHORT_PROMPT_NO_INPUT = "### Instruction:\n{instruction}\n\n### Response:\n"
 
