@@ -32,11 +32,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fix_foot", action="store_true", help="remove foot sliding during contacts first")
     args = parser.parse_args(argv)
 
-    from motiongpt.motion.bvh import load_motion_npy, write_bvh
+    from motiongpt.motion.bvh import write_bvh
     from motiongpt.motion.foot import fix_foot_skating
+    from motiongpt.motion.io import motion_joints
 
     try:
-        joints = load_motion_npy(args.motion)
+        joints = motion_joints(args.motion, num_joints=22)
         if args.fix_foot:
             joints = fix_foot_skating(joints, fps=args.fps, name=str(args.motion))
         path = write_bvh(joints, args.out, fps=args.fps, units=args.units, bone_lengths=args.bone_lengths)

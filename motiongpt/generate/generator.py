@@ -65,30 +65,13 @@ _VOCAB_TOKEN_RE_TEXT = "<motion_id_"
 
 
 def load_motion_array(x: Any, what: str = "motion") -> np.ndarray:
-    """``x`` as a float array: an array, or a path to ``.npy`` (joints or features) or ``.bvh``
-    (joints, via :func:`motiongpt.motion.bvh.bvh_to_joints`)."""
+    """``x`` as a float array: an array or tensor, or a motion file read by
+    :func:`motiongpt.motion.io.read_motion_file` (``.npy`` joints or features, ``.bvh`` joints)."""
     if isinstance(x, (str, os.PathLike)):
-        path = Path(x)
-        if not path.is_file():
-            raise FileNotFoundError(f"{what}: file not found: {path}")
-        suffix = path.suffix.lower()
-        if suffix == ".npy":
-            try:
-                arr = np.load(path, allow_pickle=False)
-            except ValueError as e:
-                raise ValueError(f"{path}: not a plain numeric .npy array ({e})") from e
-        elif suffix == ".bvh":
-            try:
-                from motiongpt.motion.bvh import bvh_to_joints
-            except ImportError as e:
-                raise RuntimeError(f"{path}: BVH import is not available in this checkout ({e})") from e
-            arr = bvh_to_joints(path)
-        else:
-            raise ValueError(f"{path}: expected a .npy (joints (T, 22, 3) or features (T, 263)) or .bvh file")
-        what = str(path)
-    else:
-        arr = x.detach().cpu().numpy() if torch.is_tensor(x) else x
-    arr = np.asarray(arr)
+        from motiongpt.motion.io import read_motion_file
+
+        return read_motion_file(x)
+    arr = np.asarray(x.detach().cpu().numpy() if torch.is_tensor(x) else x)
     if arr.dtype == object or not np.issubdtype(arr.dtype, np.number):
         raise ValueError(f"{what}: expected a numeric array, got dtype {arr.dtype}")
     return arr.astype(np.float32, copy=False)

@@ -84,7 +84,6 @@ __all__ = [
     "bvh_to_features",
     "detect_joint_map",
     "import_bvh",
-    "load_motion_npy",
     "euler_to_matrix",
     "matrix_to_euler",
     "UNIT_METRES",
@@ -1188,21 +1187,3 @@ def import_bvh(
     info.update({"name": name, "fix_foot": fix_foot, "feature_frames": len(feats)})
     info["paths"] = {k: str(v) for k, v in paths.items()}
     return info
-
-
-def load_motion_npy(path: str | os.PathLike) -> np.ndarray:
-    """``(T, 22, 3)`` joints from a ``.npy`` of joints or of ``(T, 263)`` HumanML3D features."""
-    from motiongpt.motion.features import HML_FEATURE_DIM, features_to_joints
-
-    p = Path(path)
-    try:
-        arr = np.load(p, allow_pickle=False)
-    except (OSError, ValueError) as err:
-        raise ValueError(f"{p}: cannot read the motion array: {err}") from None
-    if arr.ndim == 3 and arr.shape[1:] == (_N, 3):
-        return arr
-    if arr.ndim == 2 and arr.shape[1] == HML_FEATURE_DIM:
-        return features_to_joints(arr, name=str(p))
-    raise ValueError(
-        f"{p}: expected joints [T, {_N}, 3] or HumanML3D features [T, {HML_FEATURE_DIM}], got {tuple(arr.shape)}"
-    )

@@ -688,24 +688,16 @@ def find_motions(directory: str | Path, motion_ids: Sequence[str] | None = None,
 
 
 def load_motion_file(path: str | Path) -> np.ndarray:
-    """Joints ``(T, J, 3)`` from a ``.npy`` file of joints, or of HumanML3D / KIT-ML features
-    (``(T, 263)`` / ``(T, 251)``, converted with the exact features -> joints map).
+    """Joints ``(T, J, 3)`` of a motion file (:func:`motiongpt.motion.io.motion_joints`: ``.npy``
+    joints or HumanML3D / KIT-ML features, ``.bvh``), checked for drawing.
 
     Raises:
         FileNotFoundError: the file is missing.
         ValueError: the array is neither joints nor features (the message names the file and shape).
     """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"motion file {path} not found")
-    try:
-        arr = np.load(path, allow_pickle=False)
-    except ValueError as exc:  # pickled object arrays, truncated or non-npy files
-        raise ValueError(f"{path}: not a numeric .npy array ({exc})") from None
-    if arr.ndim == 2 and arr.shape[1] in (263, 251):
-        from motiongpt.motion.features import features_to_joints
+    from motiongpt.motion.io import motion_joints
 
-        arr = features_to_joints(arr, name=str(path))
+    arr = motion_joints(path)
     try:
         validate_joints(arr)
     except ValueError as exc:
