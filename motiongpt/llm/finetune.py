@@ -478,7 +478,7 @@ class SparseDropout(torch.nn.Module):
 
     ``nn.Dropout`` draws one Bernoulli number per element, which on CPU costs about as much as the
     frozen projection it feeds, and LoRA has one dropout per adapted projection (with peft's
-    dropout our LoRA step is 12-14 % slower: ``BENCHMARKS.md``). Here only the ~``p * n`` dropped
+    dropout our LoRA step is measurably slower: ``BENCHMARKS.md``). Here only the ~``p * n`` dropped
     positions are drawn (:func:`dropped_positions`) and zeroed in a scaled copy; backward zeroes
     the same positions.
     The random stream differs from ``nn.Dropout``'s (not the distribution); it still comes from the

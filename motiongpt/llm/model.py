@@ -145,9 +145,8 @@ TINY = ModelPreset()
 Size: 3.16 M parameters in the blocks + 256 per vocabulary row (a 1-2k BPE vocabulary plus 514
 motion tokens: 0.4-0.7 M) = ~3.5-3.9 M. Reasoning: a t2m example is ~125-130 tokens in the vocab
 format (Alpaca prompt + caption ~75, 49 motion tokens + 2 wrappers + eos), so a batch of 16 is
-~2k tokens and a training step costs ~6 x 3.5 M x 2k = ~42 GFLOP: measured 0.37 s per step
-(forward + backward + AdamW, fp32, batch 16 x 130, 2 idle CPU cores), ~70 s per epoch over
-3,000 records, so several epochs fit in a few minutes. Width 256 gives 64-dim heads and room for
+~2k tokens and a training step costs ~6 x 3.5 M x 2k = ~42 GFLOP, well under a second on two CPU
+cores, so several epochs of a few thousand records fit in minutes (timings: BENCHMARKS.md). Width 256 gives 64-dim heads and room for
 512 distinguishable code embeddings; 4 layers is a judgement (not measured) of the depth needed for
 the two things the tasks need (condition on the caption, copy/position key tokens in a ~50-token span);
 wider or deeper models cost time linearly on CPU, which the few-thousand-record corpus cannot

@@ -105,8 +105,8 @@ class VQTrainConfig:
     """Show a tqdm progress bar on the main process."""
     num_threads: int = 0
     """Torch intra-op CPU threads during training (0: torch's default, one per core). On a CPU
-    shared with other jobs, 1 avoids OpenMP barrier stalls (measured: 2 threads ran 20x slower than
-    1 under a load of 4 on 2 cores)."""
+    shared with other jobs, 1 avoids OpenMP barrier stalls (two threads waiting on each other while
+    a core is busy elsewhere)."""
 
 
 @dataclass
