@@ -83,11 +83,14 @@ class DemoConfig:
     record's words (BENCHMARKS.md, "Captions in other words")."""
     text_encoder_layers: int = 4
     """Blocks of ``text_encoder`` kept (its first ones)."""
-    prepare_overrides: list[str] = field(default_factory=lambda: ["template=compact"])
-    """``key=value`` overrides of ``motiongpt.llm.prepare.PrepareConfig``. Default: the ``compact``
-    template (instruction line, input line, ``###`` line), the shortest prompt: only the response
-    carries a loss, so prompt tokens are compute without a target. A real LLaMA run keeps the
-    template its instruction data was written for (``alpaca``)."""
+    prepare_config: str = "configs/demo/prepare.yaml"
+    """Tokenization settings (``motiongpt.llm.prepare.PrepareConfig``; the demo sets ``base_model``
+    to the text encoder, or ``llm_base_model`` without one, and ``seed``): the ``compact`` template
+    (instruction line, input line, ``###`` line), the shortest prompt: only the response carries a
+    loss, so prompt tokens are compute without a target. A real LLaMA run keeps the template its
+    instruction data was written for (``alpaca``)."""
+    prepare_overrides: list[str] = field(default_factory=list)
+    """``key=value`` overrides of ``prepare_config``."""
     full_config: str = "configs/demo/finetune_full.yaml"
     """Stage-1 fine-tuning config (full training of the preset reading the text encoder), relative to
     the repo or absolute; the standalone ``finetune_motion.py --config`` of the same file is the same
@@ -138,14 +141,12 @@ class DemoConfig:
     eval_batch_size: int = 128
     """Generation batch size of the evaluation (samples do not depend on it; larger batches use the
     CPU cores better)."""
-    evaluator_preset: str = "tiny"
-    """Preset of the text-motion evaluator trained on the corpus (``motiongpt.eval.evaluator``)."""
-    evaluator_overrides: list[str] = field(default_factory=lambda: [
-        # a third of the preset's steps: nearly its validation R-precision at a third of the time;
-        # the rest of the budget goes to the evaluation repeats
-        "train.total_steps=150", "train.eval_every=50", "train.progress_bar=false", "train.tensorboard=false",
-    ])
-    """``key=value`` overrides of the evaluator config (``motiongpt.eval.evaluator.EvaluatorConfig``)."""
+    evaluator_config: str = "configs/demo/evaluator.yaml"
+    """The text-motion evaluator trained on the corpus (``motiongpt.eval.evaluator.EvaluatorConfig``):
+    the ``tiny`` preset at a third of its steps, nearly its validation R-precision at a third of the
+    time; the rest of the budget goes to the evaluation repeats."""
+    evaluator_overrides: list[str] = field(default_factory=list)
+    """``key=value`` overrides of ``evaluator_config``."""
     eval_tasks: list[str] | None = None
     """Tasks of the evaluation stage; None: ``t2m`` plus one key-token task the model was trained on
     (the first of ``t2m_keys_pos``, ``t2m_keys``, ``t2m_init``, ``t2m_last`` in ``tasks``)."""
@@ -324,16 +325,32 @@ def _resolve_text_encoder(cfg: DemoConfig) -> str:
     return str(_resolve_path(cfg.text_encoder).resolve())
 
 
+def prepare_stage_config(cfg: DemoConfig, data_dir: Path, out_dir: Path, text_encoder: str) -> Any:
+    """The ``PrepareConfig`` of the demo's prepare stage: ``cfg.prepare_config`` with the base model
+    (the text encoder's tokenizer, else ``llm_base_model``'s) and seed, its overrides, the paths."""
+    from motiongpt.config import apply_overrides, load_config
+    from motiongpt.llm.prepare import PrepareConfig
+
+    pcfg = load_config(PrepareConfig, _resolve_path(cfg.prepare_config))
+    pcfg = dataclasses.replace(pcfg, base_model=text_encoder or cfg.llm_base_model, seed=cfg.seed)
+    pcfg = apply_overrides(pcfg, cfg.prepare_overrides, source="prepare_overrides")
+    return dataclasses.replace(pcfg, data_dir=str(data_dir.resolve()), out_dir=str(out_dir.resolve()))
+
+
+def evaluator_stage_config(cfg: DemoConfig) -> Any:
+    """The ``EvaluatorConfig`` of the demo's evaluator stage (``cfg.evaluator_config`` + overrides)."""
+    from motiongpt.config import load_config
+    from motiongpt.eval.evaluator import EvaluatorConfig
+
+    return load_config(EvaluatorConfig, _resolve_path(cfg.evaluator_config), cfg.evaluator_overrides)
+
+
 def _stage_prepare(cfg: DemoConfig, data_dir: Path, out_dir: Path, text_encoder: str) -> dict[str, Any]:
     """Tokenize the records (prepare_dataset is a no-op for the same request and input hashes); with a
     text encoder, with its tokenizer."""
-    from motiongpt.config import apply_overrides
-    from motiongpt.llm.prepare import PrepareConfig, prepare_dataset
+    from motiongpt.llm.prepare import prepare_dataset
 
-    base = text_encoder or cfg.llm_base_model
-    pcfg = apply_overrides(PrepareConfig(base_model=base, seed=cfg.seed), cfg.prepare_overrides,
-                           source="prepare_overrides")
-    pcfg = dataclasses.replace(pcfg, data_dir=str(data_dir.resolve()), out_dir=str(out_dir.resolve()))
+    pcfg = prepare_stage_config(cfg, data_dir, out_dir, text_encoder)
     before = _stamp(out_dir / "stats.json")
     prepare_dataset(pcfg)
     after = _stamp(out_dir / "stats.json")
@@ -470,11 +487,9 @@ def _stage_evaluator(cfg: DemoConfig, root: Path, ev_dir: Path) -> dict[str, Any
     """Train the text-motion evaluator on the corpus (train split; val split for model selection).
     Reused when a finished run is there and ``demo_request.json`` names the same config and corpus
     (path and content, as the VQ-VAE stage)."""
-    from motiongpt.config import apply_overrides
-    from motiongpt.eval.evaluator import get_preset
     from motiongpt.eval.train import train_evaluator
 
-    ecfg = apply_overrides(get_preset(cfg.evaluator_preset), cfg.evaluator_overrides, source="evaluator_overrides")
+    ecfg = evaluator_stage_config(cfg)
     want = {
         "evaluator": config_to_dict(ecfg),
         "data": str(root.resolve()),

@@ -31,7 +31,22 @@ from motiongpt.llm.prepare import PrepareConfig, prepare_dataset  # noqa: E402
 from motiongpt.llm.templates import TEMPLATE_NAMES  # noqa: E402
 
 
-def main(argv: list[str] | None = None) -> Path:
+def config_from_args(args: argparse.Namespace) -> PrepareConfig:
+    """The ``PrepareConfig`` a command line asks for: the config file, the flags, the paths, then
+    ``key=value`` overrides (validated)."""
+    cfg = load_config(PrepareConfig, args.config)
+    flags = [f"{k}={getattr(args, k)}" for k in ("template", "max_len", "vocab_size", "format")
+             if getattr(args, k) is not None]
+    flags += [f"{k}=true" for k in ("train_on_prompt", "truncate") if getattr(args, k)]
+    cfg = apply_overrides(cfg, flags, source="command-line flags")
+    paths = {k: getattr(args, k) for k in ("data_dir", "out_dir", "base_model") if getattr(args, k) is not None}
+    cfg = dataclasses.replace(cfg, **paths)
+    cfg = apply_overrides(cfg, args.overrides)
+    cfg.validate()
+    return cfg
+
+
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data_dir", help="folder with train.json (and val.json)")
     parser.add_argument("--out_dir", help="output folder")
@@ -47,19 +62,16 @@ def main(argv: list[str] | None = None) -> Path:
     parser.add_argument("--force", action="store_true", help="rebuild even when the output is up to date")
     parser.add_argument("--config", help="YAML file of PrepareConfig fields")
     parser.add_argument("overrides", nargs="*", help="key=value overrides of PrepareConfig")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> Path:
+    parser = build_parser()
     args = parser.parse_args(argv)
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        cfg = load_config(PrepareConfig, args.config)
-        flags = [f"{k}={getattr(args, k)}" for k in ("template", "max_len", "vocab_size", "format")
-                 if getattr(args, k) is not None]
-        flags += [f"{k}=true" for k in ("train_on_prompt", "truncate") if getattr(args, k)]
-        cfg = apply_overrides(cfg, flags, source="command-line flags")
-        paths = {k: getattr(args, k) for k in ("data_dir", "out_dir", "base_model") if getattr(args, k) is not None}
-        cfg = dataclasses.replace(cfg, **paths)
-        cfg = apply_overrides(cfg, args.overrides)
-        cfg.validate()
+        cfg = config_from_args(args)
     except (ConfigError, ValueError) as e:
         parser.error(str(e))
     out = prepare_dataset(cfg, force=args.force)

@@ -48,3 +48,39 @@ def test_demo_config_headers_quote_a_working_command():
     for stage in ("full", "lora"):
         text = (REPO / "configs" / "demo" / f"finetune_{stage}.yaml").read_text()
         assert f"finetune_motion.py --config configs/demo/finetune_{stage}.yaml" in text
+
+
+def _script(name: str):
+    spec = importlib.util.spec_from_file_location(f"cli_{name}", REPO / "scripts" / f"{name}.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_demo_prepare_stage_equals_the_standalone_command(tmp_path):
+    from motiongpt.pipeline import prepare_stage_config
+
+    demo = DemoConfig()
+    assert demo.prepare_config == "configs/demo/prepare.yaml" and demo.prepare_overrides == []
+    encoder = str(tmp_path / "smollm2")
+    from_demo = prepare_stage_config(demo, tmp_path / "instructions", tmp_path / "prepared", encoder)
+    mod = _script("prepare_motion")
+    argv = ["--config", str(REPO / demo.prepare_config), "--data_dir", str(tmp_path / "instructions"),
+            "--out_dir", str(tmp_path / "prepared"), "--base_model", encoder]
+    from_cli = mod.config_from_args(mod.build_parser().parse_args(argv))
+    assert config_to_dict(from_cli) == config_to_dict(from_demo)
+    assert from_cli.template == "compact"
+
+
+def test_demo_evaluator_stage_equals_the_standalone_command():
+    from motiongpt.config import load_config
+    from motiongpt.eval.evaluator import EvaluatorConfig
+    from motiongpt.pipeline import evaluator_stage_config
+
+    demo = DemoConfig()
+    assert demo.evaluator_config == "configs/demo/evaluator.yaml" and demo.evaluator_overrides == []
+    # scripts/train_evaluator.py --config FILE reads it with load_config, no other default
+    from_cli = load_config(EvaluatorConfig, REPO / demo.evaluator_config)
+    assert config_to_dict(from_cli) == config_to_dict(evaluator_stage_config(demo))
+    assert from_cli.train.total_steps == 150
+    assert "train_evaluator.py --config configs/demo/evaluator.yaml" in (REPO / demo.evaluator_config).read_text()
