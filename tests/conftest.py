@@ -49,6 +49,26 @@ def hml_dir(shared_data: Path) -> Path:
     return shared_data / "humanml3d"
 
 
+@pytest.fixture(scope="session")
+def cli_module():
+    """``load(path)``: a command-line script of the repository (``"scripts/import_bvh.py"``,
+    ``"finetune_motion.py"``) imported as a module, once per session, so tests call its ``main`` or
+    helpers in-process."""
+    import importlib.util
+
+    loaded: dict[str, object] = {}
+
+    def load(path: str):
+        if path not in loaded:
+            spec = importlib.util.spec_from_file_location(f"cli_{Path(path).stem}", REPO_ROOT / path)
+            module = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(module)
+            loaded[path] = module
+        return loaded[path]
+
+    return load
+
+
 def _fetched(what: str, requirement: str, fetch, error: type[BaseException]):
     """``fetch()``, or a skip naming the package when it cannot be fetched (a failure under
     MOTIONGPT_REQUIRE_SHARED=1, as CI sets)."""

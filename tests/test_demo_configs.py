@@ -1,9 +1,9 @@
-"""`make demo`'s fine-tuning stages live in configs/demo/*.yaml: the demo and the standalone
-`finetune_motion.py --config` of the same file build the same run."""
+"""`make demo`'s stages live in configs/demo/*.yaml: the demo and the standalone command of the
+same file (finetune_motion.py, scripts/prepare_motion.py, scripts/train_evaluator.py) build the
+same config."""
 
 from __future__ import annotations
 
-import importlib.util
 import shlex
 from pathlib import Path
 
@@ -15,15 +15,8 @@ from motiongpt.pipeline import DemoConfig, finetune_stage_config
 REPO = Path(__file__).resolve().parents[1]
 
 
-def _cli_config(argv: list[str]):
-    spec = importlib.util.spec_from_file_location("finetune_motion_cli", REPO / "finetune_motion.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod.config_from_args(mod.build_parser().parse_args(argv))
-
-
 @pytest.mark.parametrize("stage", ["full", "lora"])
-def test_demo_stage_equals_the_standalone_command(stage, tmp_path):
+def test_demo_stage_equals_the_standalone_command(stage, tmp_path, cli_module):
     demo = DemoConfig()
     config = getattr(demo, f"{stage}_config")
     assert config == f"configs/demo/finetune_{stage}.yaml" and getattr(demo, f"{stage}_overrides") == []
@@ -34,7 +27,8 @@ def test_demo_stage_equals_the_standalone_command(stage, tmp_path):
                                       text_encoder_layers=demo.text_encoder_layers, **paths)
     argv = ["--config", str(REPO / config), "--base_model", base,
             *[f"--{k}={v}" for k, v in paths.items()]] + ([f"text_encoder={encoder}"] if encoder else [])
-    from_cli = _cli_config(argv)
+    mod = cli_module("finetune_motion.py")
+    from_cli = mod.config_from_args(mod.build_parser().parse_args(argv))
     assert config_to_dict(from_cli) == config_to_dict(from_demo), shlex.join(argv)
     # the stage's sizing is in the file, not in Python strings
     if stage == "full":
@@ -50,21 +44,14 @@ def test_demo_config_headers_quote_a_working_command():
         assert f"finetune_motion.py --config configs/demo/finetune_{stage}.yaml" in text
 
 
-def _script(name: str):
-    spec = importlib.util.spec_from_file_location(f"cli_{name}", REPO / "scripts" / f"{name}.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-def test_demo_prepare_stage_equals_the_standalone_command(tmp_path):
+def test_demo_prepare_stage_equals_the_standalone_command(tmp_path, cli_module):
     from motiongpt.pipeline import prepare_stage_config
 
     demo = DemoConfig()
     assert demo.prepare_config == "configs/demo/prepare.yaml" and demo.prepare_overrides == []
     encoder = str(tmp_path / "smollm2")
     from_demo = prepare_stage_config(demo, tmp_path / "instructions", tmp_path / "prepared", encoder)
-    mod = _script("prepare_motion")
+    mod = cli_module("scripts/prepare_motion.py")
     argv = ["--config", str(REPO / demo.prepare_config), "--data_dir", str(tmp_path / "instructions"),
             "--out_dir", str(tmp_path / "prepared"), "--base_model", encoder]
     from_cli = mod.config_from_args(mod.build_parser().parse_args(argv))

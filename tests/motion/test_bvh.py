@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -361,14 +360,7 @@ def test_cmu_roundtrip_through_our_export(shared_data, tmp_path):
 # ----------------------------------------------------------------------------- file helpers and scripts
 
 
-def _script(name: str):
-    spec = importlib.util.spec_from_file_location(f"_script_{name}", REPO / "scripts" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_import_bvh_writes_clip_and_dataset_entry(tmp_path):
+def test_import_bvh_writes_clip_and_dataset_entry(tmp_path, cli_module):
     from motiongpt.data.humanml3d import read_captions, read_split
 
     joints = random_motion(30, seed=9)
@@ -376,7 +368,7 @@ def test_import_bvh_writes_clip_and_dataset_entry(tmp_path):
     ds = tmp_path / "ds"
     (ds).mkdir()
     (ds / "train.txt").write_text("S000001\n")
-    rc = _script("import_bvh").main(
+    rc = cli_module("scripts/import_bvh.py").main(
         ["--bvh", str(src), "--out", str(tmp_path / "out"), "--name", "mine", "--dataset", str(ds),
          "--caption", "a person  walks", "--split", "train", "--fix_foot"]
     )
@@ -390,27 +382,29 @@ def test_import_bvh_writes_clip_and_dataset_entry(tmp_path):
     assert read_split(ds, "train") == ["S000001", "mine"]
 
 
-def test_import_bvh_argument_errors(tmp_path, capsys):
+def test_import_bvh_argument_errors(tmp_path, capsys, cli_module):
     src = write_bvh(random_motion(5, seed=0), tmp_path / "a.bvh")
     with pytest.raises(ValueError, match="needs a caption"):
         import_bvh(src, tmp_path / "o", dataset_dir=tmp_path / "ds")
     with pytest.raises(ValueError, match="pass dataset_dir"):
         import_bvh(src, tmp_path / "o", caption="x")
-    assert _script("import_bvh").main(["--bvh", str(tmp_path / "none.bvh"), "--out", str(tmp_path / "o")]) == 2
+    script = cli_module("scripts/import_bvh.py")
+    assert script.main(["--bvh", str(tmp_path / "none.bvh"), "--out", str(tmp_path / "o")]) == 2
     assert "none.bvh: cannot read the BVH file" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
 
 
-def test_export_script_from_features(tmp_path):
+def test_export_script_from_features(tmp_path, cli_module):
     joints = random_motion(20, seed=2)
     from motiongpt.motion import joints_to_features
 
     feats = joints_to_features(joints)
     np.save(tmp_path / "f.npy", feats)
-    assert _script("export_bvh").main(["--motion", str(tmp_path / "f.npy"), "--out", str(tmp_path / "f.bvh")]) == 0
+    export_bvh = cli_module("scripts/export_bvh.py")
+    assert export_bvh.main(["--motion", str(tmp_path / "f.npy"), "--out", str(tmp_path / "f.bvh")]) == 0
     np.testing.assert_allclose(bvh_to_joints(tmp_path / "f.bvh"), features_to_joints(feats), atol=MM)
     np.save(tmp_path / "bad.npy", np.zeros((4, 7)))
-    assert _script("export_bvh").main(["--motion", str(tmp_path / "bad.npy"), "--out", str(tmp_path / "b.bvh")]) == 2
+    assert export_bvh.main(["--motion", str(tmp_path / "bad.npy"), "--out", str(tmp_path / "b.bvh")]) == 2
 
 
 # ----------------------------------------------------------------------------- Blender (optional)
